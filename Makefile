@@ -1,0 +1,45 @@
+# The two commands of the README's Quick start are `make demo` and `make test`;
+# both set everything up on a fresh Debian machine first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   ?= topologies/two-hosts-vxlan.yaml
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-deps venv demo test lint bench clean
+
+setup: system-deps venv
+
+# Debian's Open vSwitch gives the real ovsdb-server (a backend) and the
+# ovs-vsctl/ovsdb-client the differential tests compare against.
+system-deps:
+	@if ! command -v ovs-vsctl >/dev/null || [ ! -x /usr/sbin/ovsdb-server ]; then \
+	  echo "installing Debian's openvswitch-switch"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openvswitch-switch >/dev/null; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+
+demo: setup
+	$(BIN)/ovsnet validate topologies/*.yaml
+	$(BIN)/ovsnet up $(DEMO)
+
+lint:
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest
+
+bench: setup
+	mkdir -p bench-results
+	$(BIN)/ovsnet bench ovsdb --out bench-results/ovsdb.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info ovsnet/*.so native/*.c bench-results

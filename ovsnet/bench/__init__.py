@@ -1,0 +1,1 @@
+"""Benchmarks behind `ovsnet bench ...`: figures printed and written as JSON."""

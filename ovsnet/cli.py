@@ -1,0 +1,237 @@
+"""The ``ovsnet`` command line.
+
+Exit codes: 0 success, 1 a check or operation failed, 2 bad input (an invalid
+topology file, bad arguments, an object ovsnet must not touch). Errors go to
+stderr as one readable message; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import OvsnetError, UsageError
+
+DEFAULT_OVSDB = "real"
+
+
+class _Context:
+    debug = False
+
+
+def _load(path: str):
+    from .topology import load_topology
+
+    return load_topology(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="ovsnet")
+def cli(debug: bool) -> None:
+    """ovsnet: Open vSwitch integration and datapath simulator."""
+    _Context.debug = debug
+
+
+@cli.command()
+@click.argument("topologies", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(topologies) -> None:
+    """Check topology files; print every problem with file:line:column."""
+    from .topology import validate_file
+
+    failed = False
+    for path in topologies:
+        diagnostics = validate_file(path)
+        if diagnostics:
+            failed = True
+            n = len(diagnostics)
+            click.echo(f"{path}: {n} error{'s' if n != 1 else ''}", err=True)
+            for d in diagnostics:
+                click.echo(str(d), err=True)
+        else:
+            topo = _load(path)
+            click.echo(f"{path}: ok ({_summary(topo)})")
+    if failed:
+        raise SystemExit(2)
+
+
+def _summary(topo) -> str:
+    hosts = topo.hosts.values()
+    bridges = sum(len(h.bridges) for h in hosts)
+    ports = sum(len(b.ports) for h in hosts for b in h.bridges.values())
+    vms = sum(len(h.vms) for h in hosts)
+    parts = [f"{len(topo.hosts)} host{'s' * (len(topo.hosts) != 1)}",
+             f"{bridges} bridge{'s' * (bridges != 1)}",
+             f"{ports} port{'s' * (ports != 1)}",
+             f"{vms} VM{'s' * (vms != 1)}",
+             f"{len(topo.links)} link{'s' * (len(topo.links) != 1)}"]
+    return ", ".join(parts)
+
+
+_ovsdb_option = click.option(
+    "--ovsdb", default=DEFAULT_OVSDB, show_default=True, metavar="BACKEND",
+    help="embedded | real (a private ovsdb-server per host) | unix:PATH | tcp:IP:PORT",
+)
+
+
+@cli.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@_ovsdb_option
+@click.option("--host", "hosts", multiple=True, help="Only these hosts (repeatable).")
+@click.option("--keep", is_flag=True,
+              help="Leave the private ovsdb-servers running and print their addresses.")
+def up(topology, ovsdb, hosts, keep) -> None:
+    """Configure every host's OVSDB from TOPOLOGY and print the result."""
+    from .ovsdb import bring_up
+
+    topo = _load(topology)
+    _check_hosts(topo, hosts)
+    deployment = bring_up(topo, ovsdb, hosts=hosts or None)
+    try:
+        for name, db in deployment.hosts.items():
+            n = len(db.changes)
+            click.echo(f"Host {name}: {n} change{'s' * (n != 1)} applied in one transaction "
+                       f"({db.server.remote})")
+            click.echo(db.show(), nl=False)
+    finally:
+        for name, db in deployment.hosts.items():
+            if keep:
+                db.api.close()
+                how = db.server.detach()
+                click.echo(f"{name}: {db.server.remote}" + (f" ({how})" if how else ""))
+            else:
+                db.close()
+
+
+@cli.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@_ovsdb_option
+@click.option("--host", "hosts", multiple=True, help="Only these hosts (repeatable).")
+def show(topology, ovsdb, hosts) -> None:
+    """Print `ovs-vsctl show` for each host of TOPOLOGY.
+
+    With --ovsdb unix:PATH or tcp:... the live database is shown as it is;
+    with embedded/real the topology is first brought up in fresh servers.
+    """
+    from .ovsdb import OvsdbApi, bring_up
+    from .ovsdb import show as show_db
+
+    topo = _load(topology)
+    _check_hosts(topo, hosts)
+    if ovsdb.startswith(("unix:", "tcp:", "ssl:")):
+        with OvsdbApi.connect(ovsdb) as api:
+            click.echo(show_db(api.idl), nl=False)
+        return
+    with bring_up(topo, ovsdb, hosts=hosts or None) as deployment:
+        click.echo(deployment.show(), nl=False)
+
+
+@cli.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@click.option("--host", required=True, help="The host of TOPOLOGY this database belongs to.")
+@click.option("--db", required=True, metavar="REMOTE",
+              help="The Open vSwitch database, e.g. unix:/var/run/openvswitch/db.sock")
+@click.option("--dry-run", is_flag=True,
+              help="Print the difference as ovs-vsctl commands; change nothing.")
+def apply(topology, host, db, dry_run) -> None:
+    """Write one host of TOPOLOGY into a real Open vSwitch database.
+
+    Everything created is tagged external_ids:ovsnet-owner=<topology name>;
+    bridges, ports and interfaces without that tag are never modified or
+    deleted. Applying the same file twice changes nothing.
+    """
+    from .ovsdb import OvsdbApi, apply_host, vsctl_args
+
+    topo = _load(topology)
+    _check_hosts(topo, (host,))
+    with OvsdbApi.connect(db) as api:
+        changes = apply_host(api, topo, host, dry_run=dry_run)
+        if dry_run:
+            if not changes:
+                click.echo(f"# host {host}: nothing to change")
+                return
+            click.echo(format_vsctl(vsctl_args(api.idl, changes), db))
+            return
+    n = len(changes)
+    click.echo(f"host {host}: {n} change{'s' * (n != 1)} applied" if n
+               else f"host {host}: already up to date")
+
+
+def format_vsctl(commands: list[list[str]], db: str) -> str:
+    """One ``ovs-vsctl`` invocation (a single transaction), one command per line."""
+    lines = [f"ovs-vsctl --db={shlex.quote(db)}"]
+    lines += ["  -- " + " ".join(shlex.quote(w) for w in words) for words in commands]
+    return " \\\n".join(lines)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of topology files (for editors)."""
+    from .topology import SCHEMA
+
+    click.echo(json.dumps(SCHEMA, indent=2))
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks; each prints figures and can write JSON."""
+
+
+@bench.command("ovsdb")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the JSON here.")
+@click.option("--quick", is_flag=True, help="Smaller sizes, for a smoke run.")
+def bench_ovsdb(as_json, out, quick) -> None:
+    """OVSDB client: 1000 ports in one transaction; a 100-host x 10-VM bring-up."""
+    from .bench.ovsdb import run
+
+    result = run(quick=quick, echo=None if as_json else click.echo)
+    text = json.dumps(result, indent=2)
+    if as_json:
+        click.echo(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
+def _check_hosts(topo, hosts) -> None:
+    for h in hosts:
+        if h not in topo.hosts:
+            known = ", ".join(topo.hosts) or "none"
+            raise UsageError(f"no host {h!r} in topology {topo.name!r} (hosts: {known})")
+
+
+def main(argv=None) -> int:
+    try:
+        cli.main(args=argv, prog_name="ovsnet", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("ovsnet: aborted", err=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return 2
+    except OvsnetError as e:
+        if _Context.debug:
+            traceback.print_exc()
+        click.echo(f"ovsnet: error: {e}", err=True)
+        return e.exit_code
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: say so, keep the traceback for --debug
+        if _Context.debug:
+            traceback.print_exc()
+        click.echo(f"ovsnet: internal error: {type(e).__name__}: {e} (rerun with --debug)",
+                   err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Where a simulated host's OVSDB server comes from.
+
+``--ovsdb`` picks one per run:
+
+- ``real``: a private Debian/upstream ``ovsdb-server`` per host, started in a
+  temporary directory with the ``Open_vSwitch`` schema the package ships, on
+  a unix socket only its owner can open, and stopped when the run ends.
+- ``unix:PATH`` / ``tcp:IP:PORT``: an existing server (every host of the
+  topology shares it, so it only makes sense for one-host runs or ``apply``).
+- ``embedded``: ovsnet's own pure-Python server. It is not part of this
+  release yet; asking for it is a clear error, not a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import BackendError, UsageError
+
+SCHEMA_SEARCH_PATH = (
+    "/usr/share/openvswitch/vswitch.ovsschema",
+    "/usr/local/share/openvswitch/vswitch.ovsschema",
+)
+BACKENDS = ("embedded", "real")
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH, or in the sbin directories where Debian installs daemons."""
+    path = shutil.which(name)
+    if path:
+        return path
+    for d in ("/usr/sbin", "/usr/local/sbin", "/sbin"):
+        candidate = os.path.join(d, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_schema() -> str | None:
+    env = os.environ.get("OVSNET_VSWITCH_SCHEMA")
+    if env:
+        return env
+    for path in SCHEMA_SEARCH_PATH:
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def real_ovs_available() -> str | None:
+    """None when a real ovsdb-server can be started here, else the reason why not."""
+    missing = [b for b in ("ovsdb-server", "ovsdb-tool") if find_binary(b) is None]
+    if missing:
+        return (f"{' and '.join(missing)} not found; install Debian's openvswitch-switch "
+                "(apt-get install openvswitch-switch)")
+    if find_schema() is None:
+        return "vswitch.ovsschema not found (set OVSNET_VSWITCH_SCHEMA or install openvswitch-common)"
+    return None
+
+
+class Server:
+    """A server ovsnet can connect to; ``remote`` is its OVSDB address."""
+
+    remote: str
+
+    def stop(self) -> None:
+        """Stops the server if ovsnet started it."""
+
+    def detach(self) -> str:
+        """Leaves the server running after ovsnet exits; returns how to stop it."""
+        return ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class RemoteServer(Server):
+    """An existing server ovsnet does not own (``unix:`` or ``tcp:`` address)."""
+
+    def __init__(self, remote: str):
+        self.remote = remote
+
+
+class RealServer(Server):
+    """A private ``ovsdb-server`` in its own directory, started in the foreground.
+
+    ``--detach`` makes ovsdb-server return only once it is listening, so no
+    polling or sleeping is needed before the first connection.
+    """
+
+    def __init__(self, name: str = "ovsdb", workdir: str | None = None):
+        reason = real_ovs_available()
+        if reason:
+            raise BackendError(f"cannot start a real ovsdb-server: {reason}")
+        self.name = name
+        self._own_dir = workdir is None
+        # Short base path: unix socket paths are limited to 107 bytes.
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"ovsnet-{name[:20]}-", dir="/tmp"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.db = self.dir / "conf.db"
+        self.sock = self.dir / "db.sock"
+        self.pidfile = self.dir / "ovsdb-server.pid"
+        self.remote = f"unix:{self.sock}"
+        self.pid: int | None = None
+        self.start()
+
+    def _run(self, argv: list[str]) -> None:
+        env = dict(os.environ, OVS_RUNDIR=str(self.dir), OVS_LOGDIR=str(self.dir),
+                   OVS_DBDIR=str(self.dir))
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, umask=0o077)
+        if proc.returncode != 0:
+            raise BackendError(
+                f"{' '.join(argv[:2])} failed (exit {proc.returncode}): "
+                f"{proc.stderr.strip() or proc.stdout.strip()}"
+            )
+
+    def start(self) -> None:
+        """Starts the server on the database file (created first if absent)."""
+        if not self.db.exists():
+            self._run([find_binary("ovsdb-tool"), "create", str(self.db), find_schema()])
+        self._run([
+            find_binary("ovsdb-server"), str(self.db),
+            f"--remote=punix:{self.sock}",
+            f"--pidfile={self.pidfile}",
+            f"--unixctl={self.dir / 'ovsdb-server.ctl'}",
+            f"--log-file={self.dir / 'ovsdb-server.log'}",
+            "--detach", "--no-chdir",
+        ])
+        self.pid = int(self.pidfile.read_text().strip())
+
+    def wait_stopped(self) -> None:
+        """Blocks until the server process has exited (after a signal)."""
+        if self.pid is not None:
+            _wait_gone(self.pid)
+            self.pid = None
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.wait_stopped()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def detach(self) -> str:
+        pid, self.pid, self._own_dir = self.pid, None, False
+        return f"ovsdb-server pid {pid}, files in {self.dir}; stop with: kill {pid}"
+
+    def __del__(self):
+        try:
+            self.stop()
+        except Exception:
+            pass
+
+
+def _wait_gone(pid: int) -> None:
+    """Waits for a detached daemon to exit (it is not our child, so no waitpid)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, AttributeError, OSError):
+        return
+    try:
+        select.select([fd], [], [], 10)
+    finally:
+        os.close(fd)
+
+
+def open_server(spec: str, host: str) -> Server:
+    """A running server for ``host`` according to ``--ovsdb SPEC``."""
+    if spec.startswith(("unix:", "tcp:", "ssl:")):
+        return RemoteServer(spec)
+    if spec == "real":
+        return RealServer(host)
+    if spec == "embedded":
+        raise BackendError(
+            "the embedded OVSDB server is not available in this version of ovsnet; "
+            "use --ovsdb real (needs Debian's openvswitch-switch) or --ovsdb unix:PATH"
+        )
+    raise UsageError(
+        f"invalid --ovsdb {spec!r}: expected embedded, real, unix:PATH or tcp:IP:PORT"
+    )

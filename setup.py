@@ -1,0 +1,27 @@
+"""Build the private Cython extension modules of ovsnet from ``native/``.
+
+Everything else about the package lives in pyproject.toml; setuptools needs
+this file only to learn about the extension modules.
+"""
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension(
+        "ovsnet._packet",
+        ["native/_packet.pyx"],
+        include_dirs=[numpy.get_include(), "native"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"],
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
+    ),
+)
