@@ -70,3 +70,13 @@ class ForeignObjectError(OvsdbTransactionError):
 
 class BackendError(OvsdbError):
     """An OVSDB server backend could not be started or is not available."""
+
+
+class DatapathError(OvsnetError):
+    """The datapath model was given something it cannot process."""
+
+
+class PacketError(DatapathError, ValueError):
+    """A packet, batch or address given to the datapath model is invalid."""
+
+    exit_code = 2

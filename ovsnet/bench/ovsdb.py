@@ -158,13 +158,13 @@ def bench_up(n_hosts: int, vms: int) -> dict:
             servers.append(RealServer(f"b{name}"))
         t_start = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for server, (name, host) in zip(servers, topo.hosts.items()):
+        for server, host in zip(servers, topo.hosts.values(), strict=True):
             api = OvsdbApi.connect(server.remote)
             apis.append(api)
             apply_host(api, topo, host)
         t_apply = time.perf_counter() - t0
         per_host_cmds = []
-        for api, host in zip(apis, topo.hosts.values()):
+        for api, host in zip(apis, topo.hosts.values(), strict=True):
             api.connection.run()
             per_host_cmds.append(len(plan(api.idl, topo, host)))
         assert not any(per_host_cmds), "re-planning after bring-up must find nothing to do"
@@ -183,7 +183,7 @@ def bench_up(n_hosts: int, vms: int) -> dict:
         with OvsdbApi.connect(first.remote) as api:
             cmds = [vsctl_args(api.idl, plan(api.idl, topo, h)) for h in topo.hosts.values()]
         t0 = time.perf_counter()
-        for server, c in zip(servers, cmds):
+        for server, c in zip(servers, cmds, strict=True):
             _vsctl(server, c)
         t_vsctl = time.perf_counter() - t0
     finally:

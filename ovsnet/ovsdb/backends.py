@@ -184,7 +184,7 @@ def open_server(spec: str, host: str) -> Server:
     if spec == "real":
         return RealServer(host)
     if spec == "embedded":
-        raise BackendError(
+        raise UsageError(
             "the embedded OVSDB server is not available in this version of ovsnet; "
             "use --ovsdb real (needs Debian's openvswitch-switch) or --ovsdb unix:PATH"
         )

@@ -324,7 +324,6 @@ class DelPortCommand(Command):
         self.if_exists = if_exists
 
     def run_idl(self, txn):
-        idl = self.idl
         port = find(txn, "Port", self.name)
         if port is None:
             if self.if_exists:

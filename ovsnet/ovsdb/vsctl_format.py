@@ -41,7 +41,7 @@ def atom_to_string(value) -> str:
         return f"{value:.15g}"
     if isinstance(value, uuidlib.UUID):
         return str(value)
-    if hasattr(value, "uuid") and isinstance(getattr(value, "uuid"), uuidlib.UUID):
+    if hasattr(value, "uuid") and isinstance(value.uuid, uuidlib.UUID):
         return str(value.uuid)  # an IDL Row used as a reference
     s = str(value)
     return quote_json_string(s) if string_needs_quotes(s) else s
@@ -50,7 +50,7 @@ def atom_to_string(value) -> str:
 def _sort_key(value):
     if isinstance(value, str):
         return (1, value.encode())
-    if hasattr(value, "uuid") and isinstance(getattr(value, "uuid"), uuidlib.UUID):
+    if hasattr(value, "uuid") and isinstance(value.uuid, uuidlib.UUID):
         return (2, str(value.uuid))
     if isinstance(value, uuidlib.UUID):
         return (2, str(value))
