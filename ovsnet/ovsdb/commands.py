@@ -89,10 +89,11 @@ def apply_columns(row, columns: dict) -> None:
 
 def insert_row(idl, txn, table: str, columns: dict):
     t = get_table(idl, table)
-    for column, value in columns.items():  # check everything before inserting anything
-        check_value(t, column, value)
+    # check everything before inserting anything
+    checked = {column: check_value(t, column, value) for column, value in columns.items()}
     row = txn.insert(t)
-    apply_columns(row, columns)
+    for column, value in checked.items():
+        setattr(row, column, value)
     if "name" in columns:
         index_of(txn).added(table, row, columns["name"])
     return row

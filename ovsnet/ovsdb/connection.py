@@ -20,6 +20,9 @@ import ovs.poller
 import ovs.stream
 
 from ..errors import OvsdbError
+from . import jsonstream
+
+jsonstream.install()
 
 DEFAULT_TIMEOUT = 30.0
 DB_NAME = "Open_vSwitch"
