@@ -125,7 +125,7 @@ class StreamParser(_ORIGINAL_PARSER):
             elif c in "{[":
                 self._depth += 1
                 if self._depth > self.MAX_HEIGHT:
-                    self._fail("input exceeds maximum nesting depth %d" % self.MAX_HEIGHT)
+                    self._fail(f"input exceeds maximum nesting depth {self.MAX_HEIGHT}")
                     return i
             elif c in "}]":
                 self._depth -= 1
