@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ForeignObjectError
+from ..topology import allocate_dp_ports
 from ..topology.model import DP_PORT_KEY, OWNER_KEY, Host, Topology
 from .commands import (
     Command,
@@ -69,15 +70,15 @@ def _strs(mapping: dict) -> dict[str, str]:
 def desired_host(topology: Topology, host: Host) -> list[BridgeSpec]:
     """The OVSDB rows of ``host``, bridges and ports in file order."""
     owner = {OWNER_KEY: topology.name}
+    dp_port_of = {name: number for number, name in allocate_dp_ports(host).items()}
     bridges = []
     for bridge in host.bridges.values():
         local_iface = RowSpec(bridge.name, {**_iface_defaults(), "type": "internal",
                                             "external_ids": dict(owner)})
         local = PortSpec(bridge.name, {**_port_defaults(), "external_ids": dict(owner)},
                          [local_iface])
-        dp_ports = _local_dp_port(host, bridge.name)
-        if dp_ports is not None:
-            local_iface.columns["external_ids"][DP_PORT_KEY] = str(dp_ports)
+        if bridge.name in dp_port_of:
+            local_iface.columns["external_ids"][DP_PORT_KEY] = str(dp_port_of[bridge.name])
         spec = BridgeSpec(
             bridge.name,
             {
@@ -123,15 +124,6 @@ def _port_defaults() -> dict:
 
 def _iface_defaults() -> dict:
     return {"options": {}, "ofport_request": [], "mtu_request": [], "other_config": {}}
-
-
-def _local_dp_port(host: Host, bridge_name: str) -> int | None:
-    from ..topology import allocate_dp_ports
-
-    for number, name in allocate_dp_ports(host).items():
-        if name == bridge_name:
-            return number
-    return None
 
 
 # --- the plan ----------------------------------------------------------------------------
