@@ -160,6 +160,8 @@ class StreamParser(_ORIGINAL_PARSER):
             value, end = _decoder.raw_decode(text)
         except json.JSONDecodeError as e:
             return f"line {e.lineno - 1}, column {e.colno - 1}, byte {e.pos}: {e.msg}"
+        except RecursionError:
+            return f"input exceeds maximum nesting depth {self.MAX_HEIGHT}"
         if text[end:].strip():
             return "trailing garbage at end of input"
         if "\\u0000" in text and _has_nul(value):

@@ -77,9 +77,10 @@ def test_errors_are_reported_as_strings(text):
     assert isinstance(result, str)
 
 
-def test_nesting_limit():
+@pytest.mark.parametrize("text", ["[" * 1001, "[" * 5000 + "]" * 5000])
+def test_nesting_limit(text):
     parser = jsonstream.StreamParser()
-    parser.feed("[" * 1001)
+    parser.feed(text)
     assert "nesting" in parser.finish()
 
 
