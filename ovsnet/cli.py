@@ -177,6 +177,23 @@ def schema() -> None:
     click.echo(json.dumps(SCHEMA, indent=2))
 
 
+@cli.command("parse-pcap")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def parse_pcap(files) -> None:
+    """Print the flow of every packet in FILES, as `ovs-ofctl parse-pcap` does.
+
+    Each packet gets one line: the flow key ovsnet extracts, printed in OVS's
+    flow syntax, with in_port=ANY as OVS uses.
+    """
+    from .datapath.flow_format import format_flow
+    from .datapath.flow_key import extract
+    from .datapath.pcap import iter_pcap
+
+    for path in files:
+        for record in iter_pcap(path):
+            click.echo(format_flow(extract(record.data, 0xFFFF)))  # OFPP_ANY
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks; each prints figures and can write JSON."""
@@ -197,6 +214,30 @@ def bench_ovsdb(as_json, out, quick) -> None:
     if out:
         with open(out, "w") as f:
             f.write(text + "\n")
+
+
+@cli.command("ovsdb-server")
+@click.argument("dbfile", required=False, type=click.Path(dir_okay=False))
+@click.option("--remote", "remotes", multiple=True, metavar="punix:SOCK|ptcp:PORT[:IP]",
+              help="Listen here (repeatable); ptcp listens on 127.0.0.1 unless given an IP.")
+@click.option("--pidfile", is_flag=False, flag_value="ovsdb-server.pid", default=None,
+              help="Write the process id to this file.")
+@click.option("--unixctl", hidden=True, help="Accepted for compatibility; ignored.")
+@click.option("--log-file", hidden=True, is_flag=False, flag_value="", default=None,
+              help="Accepted for compatibility; ignored.")
+@click.option("--no-chdir", is_flag=True, hidden=True, help="Accepted; ignored.")
+def ovsdb_server(dbfile, remotes, pidfile, unixctl, log_file, no_chdir) -> None:
+    """ovsnet's pure-Python ovsdb-server, in the foreground until SIGTERM/SIGINT.
+
+    DBFILE is created with the Open_vSwitch schema if absent; without it the
+    database lives in memory. Real OVS clients (ovs-vsctl, ovsdb-client, the
+    Python IDL) work against it unchanged.
+    """
+    from .ovsdb.server.main import serve
+
+    if not remotes:
+        raise UsageError("ovsdb-server: no --remote given (e.g. --remote=punix:db.sock)")
+    raise SystemExit(serve(dbfile, list(remotes), pidfile=pidfile))
 
 
 def _check_hosts(topo, hosts) -> None:

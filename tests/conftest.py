@@ -1,8 +1,11 @@
-"""Shared fixtures: private real ovsdb-servers and the ovs-vsctl oracle.
+"""Shared fixtures: private ovsdb-servers (real and embedded) and the ovs-vsctl oracle.
 
-Tests that need Debian's openvswitch binaries skip with the reason when they
-are absent -- except under CI=true, where the binaries are part of the
-contract and their absence fails the test instead.
+``ovsdb_server`` (and ``api`` on top of it) runs each test twice: against a
+private C ovsdb-server (``real``) and against ovsnet's pure-Python one
+(``embedded``), so the client-side tests double as a differential test of the
+server. Tests that need Debian's openvswitch binaries skip with the reason
+when they are absent -- except under CI=true, where the binaries are part of
+the contract and their absence fails the test instead.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import subprocess
 import pytest
 
 from ovsnet.ovsdb import OvsdbApi, RealServer, real_ovs_available
-from ovsnet.ovsdb.backends import find_binary
+from ovsnet.ovsdb.backends import EmbeddedServer, find_binary
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -27,11 +30,28 @@ def require_real_ovs() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture
-def ovsdb_server():
-    """A fresh private ovsdb-server with an empty Open_vSwitch database."""
-    require_real_ovs()
-    with RealServer("test") as server:
+def require_vsctl() -> None:
+    if find_binary("ovs-vsctl") is None:
+        reason = "ovs-vsctl not found (apt-get install openvswitch-switch)"
+        if IN_CI:
+            pytest.fail(f"CI=true and the real Open vSwitch binaries are missing: {reason}")
+        pytest.skip(reason)
+
+
+SERVER_KINDS = ["real", "embedded"]
+
+
+def make_server(kind: str, name: str = "test"):
+    if kind == "real":
+        require_real_ovs()
+        return RealServer(name)
+    return EmbeddedServer(name)
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def ovsdb_server(request):
+    """A fresh private ovsdb-server (C or embedded) with an empty Open_vSwitch database."""
+    with make_server(request.param) as server:
         yield server
 
 
@@ -60,4 +80,5 @@ class Vsctl:
 
 @pytest.fixture
 def vsctl(ovsdb_server):
+    require_vsctl()
     return Vsctl(ovsdb_server)

@@ -7,8 +7,10 @@
   a unix socket only its owner can open, and stopped when the run ends.
 - ``unix:PATH`` / ``tcp:IP:PORT``: an existing server (every host of the
   topology shares it, so it only makes sense for one-host runs or ``apply``).
-- ``embedded``: ovsnet's own pure-Python server. It is not part of this
-  release yet; asking for it is a clear error, not a silent fallback.
+- ``embedded``: ovsnet's own pure-Python ovsdb-server
+  (:mod:`ovsnet.ovsdb.server`), run inside this process on a background
+  thread and reached through a unix socket in a private directory, so clients
+  use exactly the protocol path they would use with the C server.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 
 from ..errors import BackendError, UsageError
@@ -163,6 +167,77 @@ class RealServer(Server):
             pass
 
 
+class EmbeddedServer(Server):
+    """ovsnet's pure-Python ovsdb-server on a thread of this process.
+
+    It listens on ``db.sock`` (mode 0600) in a private 0700 directory; the
+    database is in memory unless ``dbfile`` names a file (created with the
+    ``Open_vSwitch`` schema if absent). The socket listens before the
+    constructor returns, so clients can connect at once. :meth:`stop` shuts
+    the server down and joins its thread.
+    """
+
+    def __init__(self, name: str = "ovsdb", workdir: str | None = None,
+                 dbfile: str | None = None):
+        from .server.main import open_database_file
+        from .server.server import OvsdbServer
+
+        self.name = name
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"ovsnet-{name[:20]}-", dir="/tmp"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.sock = self.dir / "db.sock"
+        self.remote = f"unix:{self.sock}"
+        self.pid = None
+        self._thread = None
+        # The directory goes away with the process even if stop() is never called.
+        self._remove_dir = weakref.finalize(self, shutil.rmtree, str(self.dir),
+                                            ignore_errors=True) if self._own_dir else None
+        self.storage = None
+        try:
+            db, self.storage = open_database_file(dbfile)
+            self.server = OvsdbServer()
+            self.server.add_database(db, self.storage)
+            self.server.add_remote(f"punix:{self.sock}")
+        except BaseException:
+            self.stop()
+            raise
+        self.db = db
+        # The thread must not refer to self, so that a forgotten server is
+        # stopped when it is garbage-collected.
+        self._thread = threading.Thread(target=_serve, args=(self.server,),
+                                        name=f"ovsnet-ovsdb-{name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.server.stop()
+            self._thread.join()
+            self._thread = None
+        if self.storage is not None:
+            self.storage.close()
+            self.storage = None
+        if self._remove_dir is not None:
+            self._remove_dir()
+
+    def detach(self) -> str:
+        return "embedded server: it runs inside ovsnet and stops when ovsnet exits"
+
+    def __del__(self):
+        try:
+            self.stop()
+        except Exception:
+            pass
+
+
+def _serve(server) -> None:
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
 def _wait_gone(pid: int) -> None:
     """Waits for a detached daemon to exit (it is not our child, so no waitpid)."""
     import select
@@ -184,10 +259,7 @@ def open_server(spec: str, host: str) -> Server:
     if spec == "real":
         return RealServer(host)
     if spec == "embedded":
-        raise UsageError(
-            "the embedded OVSDB server is not available in this version of ovsnet; "
-            "use --ovsdb real (needs Debian's openvswitch-switch) or --ovsdb unix:PATH"
-        )
+        return EmbeddedServer(host)
     raise UsageError(
         f"invalid --ovsdb {spec!r}: expected embedded, real, unix:PATH or tcp:IP:PORT"
     )
