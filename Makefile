@@ -11,8 +11,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system-deps venv
 
-# Debian's Open vSwitch gives the real ovsdb-server (a backend) and the
-# ovs-vsctl/ovsdb-client the differential tests compare against.
+# Debian's Open vSwitch gives the real ovsdb-server (the `real` backend) and
+# the ovs-vsctl/ovsdb-client/ovs-ofctl the differential tests compare against.
 system-deps:
 	@if ! command -v ovs-vsctl >/dev/null || [ ! -x /usr/sbin/ovsdb-server ]; then \
 	  echo "installing Debian's openvswitch-switch"; \
@@ -27,7 +27,9 @@ venv: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 
-demo: setup
+# The main job needs nothing outside pip: each host's OVSDB is ovsnet's
+# embedded server.
+demo: venv
 	$(BIN)/ovsnet validate topologies/*.yaml
 	$(BIN)/ovsnet up $(DEMO)
 

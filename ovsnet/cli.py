@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .errors import OvsnetError, UsageError
 
-DEFAULT_OVSDB = "real"
+DEFAULT_OVSDB = "embedded"
 
 
 class _Context:

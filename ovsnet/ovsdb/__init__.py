@@ -6,7 +6,7 @@ ovs-vswitchd reads it back from the database.
 """
 
 from .api import OvsdbApi
-from .backends import RealServer, RemoteServer, open_server, real_ovs_available
+from .backends import EmbeddedServer, RealServer, RemoteServer, open_server, real_ovs_available
 from .connection import Connection, get_schema
 from .deploy import Deployment, HostDb, apply_host, bring_up
 from .desired import ApplyHostCommand, desired_host, plan, vsctl_args
@@ -16,6 +16,7 @@ __all__ = [
     "ApplyHostCommand",
     "Connection",
     "Deployment",
+    "EmbeddedServer",
     "HostDb",
     "OvsdbApi",
     "RealServer",

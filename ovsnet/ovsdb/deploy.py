@@ -76,7 +76,7 @@ def apply_host(api: OvsdbApi, topology: Topology, host: Host | str,
     return command.result
 
 
-def bring_up(topology: Topology, ovsdb: str = "real", hosts=None) -> Deployment:
+def bring_up(topology: Topology, ovsdb: str = "embedded", hosts=None) -> Deployment:
     """Starts (or connects to) each host's OVSDB and configures it from the topology."""
     deployment = Deployment(topology)
     try:

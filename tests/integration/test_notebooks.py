@@ -10,14 +10,11 @@ import os
 
 import pytest
 
-from tests.conftest import require_real_ovs
-
 NOTEBOOKS = sorted(glob.glob("notebooks/*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS)
 def test_notebook_runs(path, monkeypatch):
-    require_real_ovs()
     with open(path) as f:
         nb = json.load(f)
     monkeypatch.chdir(os.path.dirname(path))

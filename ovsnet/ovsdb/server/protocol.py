@@ -147,6 +147,10 @@ def encode_value(value) -> bytes:
     return dumps(value).encode("utf-8", "ovsnet-ovsdb")
 
 
+_FAST_LIMIT = 1 << 16
+_END_FINDER = json.JSONDecoder()
+
+
 class Framer:
     """Splits a byte stream into complete top-level JSON values.
 
@@ -180,7 +184,9 @@ class Framer:
     def next(self):
         if not self._buf:
             return None
-        end = self._scan()
+        end = self._fast_end() if self._start < 0 else -1
+        if end < 0:
+            end = self._scan()
         if end < 0:
             return None
         data = bytes(self._buf[self._start:end])
@@ -188,6 +194,31 @@ class Framer:
         self._pos = 0
         self._start = -1
         return decode_value(data)
+
+    def _fast_end(self) -> int:
+        """End of a complete value that starts the buffer, found by the C json scanner.
+
+        The common case -- a whole small ASCII request in the buffer -- needs
+        no byte-by-byte scan. Only the end offset is taken from here;
+        :func:`decode_value` still does the real, C-compatible decoding.
+        Anything unusual (incomplete, too large, non-ASCII, too deep) returns
+        -1 and the scanner below decides.
+        """
+        buf = self._buf
+        if len(buf) > _FAST_LIMIT or not buf.isascii():
+            return -1
+        text = buf.decode("ascii")
+        i = len(text) - len(text.lstrip())
+        if i == len(text) or text[i] not in "{[":
+            return -1
+        if text.count("[") + text.count("{") > MAX_DEPTH:  # maybe too deep: let _scan judge
+            return -1
+        try:
+            _, end = _END_FINDER.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            return -1
+        self._start = i
+        return end
 
     def _scan(self) -> int:
         """Offset just past the end of the current value, or -1 if incomplete."""
