@@ -658,14 +658,20 @@ class OvsdbServer:
             return None
         return params[0]
 
-    def _m_lock(self, s: Session, request: Message) -> None:
+    def _lock_request(self, s: Session, request: Message) -> str | None:
+        """The lock name of a lock/steal/unlock request, or None after answering an error."""
         if s.read_only:
             s.send(_READ_ONLY_LOCK(request.id))
-            return
+            return None
         name = self._lock_name(request)
         if name is None:
             s.send(protocol.error_reply(syntax_error(
                 request.params, f"{request.method} request params must be <id>"), request.id))
+        return name
+
+    def _m_lock(self, s: Session, request: Message) -> None:
+        name = self._lock_request(s, request)
+        if name is None:
             return
         if name in s.waiters:
             s.send(protocol.error_reply(syntax_error(
@@ -680,13 +686,8 @@ class OvsdbServer:
         s.send(protocol.reply({"locked": waiter.is_owner()}, request.id))
 
     def _m_unlock(self, s: Session, request: Message) -> None:
-        if s.read_only:
-            s.send(_READ_ONLY_LOCK(request.id))
-            return
-        name = self._lock_name(request)
+        name = self._lock_request(s, request)
         if name is None:
-            s.send(protocol.error_reply(syntax_error(
-                request.params, f"{request.method} request params must be <id>"), request.id))
             return
         waiter = s.waiters.get(name)
         if waiter is None:
