@@ -202,6 +202,10 @@ class Session:
                 break
             self.framer.feed(data)
             total += len(data)
+            if len(data) < RECV_CHUNK:
+                # Drained: the loop polls level-triggered, so anything that
+                # arrives later wakes us again; don't spend a recv on EAGAIN.
+                break
         if total:
             self.activity()
 
