@@ -112,6 +112,11 @@ def decode_value(data: bytes):
         raise ProtocolError(f"input exceeds maximum nesting depth {MAX_DEPTH}") from None
     if text[end:].strip(" \t\r\n"):
         raise ProtocolError("trailing garbage at end of input")
+    return _check_escapes(value, data)
+
+
+def _check_escapes(value, data: bytes):
+    """What lib/json.c refuses in \\u escapes that Python's json accepts."""
     if b"\\u" in data:
         if (b"\\u0000" in data or b"\\U0000" in data) and _has_nul(value):
             raise ProtocolError("null bytes not supported in quoted strings")
@@ -148,7 +153,6 @@ def encode_value(value) -> bytes:
 
 
 _FAST_LIMIT = 1 << 16
-_END_FINDER = json.JSONDecoder()
 
 
 class Framer:
@@ -184,9 +188,11 @@ class Framer:
     def next(self):
         if not self._buf:
             return None
-        end = self._fast_end() if self._start < 0 else -1
-        if end < 0:
-            end = self._scan()
+        if self._start < 0:
+            fast = self._fast_value()
+            if fast is not None:
+                return fast[0]
+        end = self._scan()
         if end < 0:
             return None
         data = bytes(self._buf[self._start:end])
@@ -195,30 +201,32 @@ class Framer:
         self._start = -1
         return decode_value(data)
 
-    def _fast_end(self) -> int:
-        """End of a complete value that starts the buffer, found by the C json scanner.
+    def _fast_value(self):
+        """``(value,)`` for a complete value at the start of the buffer, else None.
 
-        The common case -- a whole small ASCII request in the buffer -- needs
-        no byte-by-byte scan. Only the end offset is taken from here;
-        :func:`decode_value` still does the real, C-compatible decoding.
-        Anything unusual (incomplete, too large, non-ASCII, too deep) returns
-        -1 and the scanner below decides.
+        The common case -- a whole small ASCII request in the buffer -- is
+        decoded in one pass of the C json scanner with lib/json.c's number
+        and keyword rules, without the byte-by-byte scan. Anything unusual
+        (incomplete, too large, non-ASCII, maybe too deep) returns None and
+        :meth:`_scan` decides.
         """
         buf = self._buf
         if len(buf) > _FAST_LIMIT or not buf.isascii():
-            return -1
+            return None
         text = buf.decode("ascii")
         i = len(text) - len(text.lstrip())
         if i == len(text) or text[i] not in "{[":
-            return -1
+            return None
         if text.count("[") + text.count("{") > MAX_DEPTH:  # maybe too deep: let _scan judge
-            return -1
+            return None
         try:
-            _, end = _END_FINDER.raw_decode(text, i)
-        except (ValueError, RecursionError):
-            return -1
-        self._start = i
-        return end
+            value, end = _decoder.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        data = bytes(buf[i:end])
+        del buf[:end]
+        self._pos = 0
+        return (_check_escapes(value, data),)
 
     def _scan(self) -> int:
         """Offset just past the end of the current value, or -1 if incomplete."""
