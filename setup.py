@@ -8,21 +8,18 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+#: one private extension module ovsnet.<name> per native/<name>.pyx
+NATIVE_MODULES = ("_packet", "_flow_key")
+
 extensions = [
     Extension(
-        "ovsnet._packet",
-        ["native/_packet.pyx"],
+        f"ovsnet.{name}",
+        [f"native/{name}.pyx"],
         include_dirs=[numpy.get_include(), "native"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
-    ),
-    Extension(
-        "ovsnet._flow_key",
-        ["native/_flow_key.pyx"],
-        include_dirs=[numpy.get_include(), "native"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"],
-    ),
+    )
+    for name in NATIVE_MODULES
 ]
 
 setup(

@@ -71,6 +71,18 @@ class Server:
 
     remote: str
 
+    def _make_dir(self, name: str, workdir: str | None) -> None:
+        """The server's own 0700 directory (a fresh short /tmp path unless given).
+
+        Short, because a unix socket path holds at most 107 bytes.
+        """
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"ovsnet-{name[:20]}-", dir="/tmp"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.sock = self.dir / "db.sock"
+        self.remote = f"unix:{self.sock}"
+
     def stop(self) -> None:
         """Stops the server if ovsnet started it."""
 
@@ -104,15 +116,9 @@ class RealServer(Server):
         if reason:
             raise BackendError(f"cannot start a real ovsdb-server: {reason}")
         self.name = name
-        self._own_dir = workdir is None
-        # Short base path: unix socket paths are limited to 107 bytes.
-        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"ovsnet-{name[:20]}-", dir="/tmp"))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        self._make_dir(name, workdir)
         self.db = self.dir / "conf.db"
-        self.sock = self.dir / "db.sock"
         self.pidfile = self.dir / "ovsdb-server.pid"
-        self.remote = f"unix:{self.sock}"
         self.pid: int | None = None
         self.start()
 
@@ -183,12 +189,7 @@ class EmbeddedServer(Server):
         from .server.server import OvsdbServer
 
         self.name = name
-        self._own_dir = workdir is None
-        self.dir = Path(workdir or tempfile.mkdtemp(prefix=f"ovsnet-{name[:20]}-", dir="/tmp"))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
-        self.sock = self.dir / "db.sock"
-        self.remote = f"unix:{self.sock}"
+        self._make_dir(name, workdir)
         self.pid = None
         self._thread = None
         # The directory goes away with the process even if stop() is never called.

@@ -251,3 +251,36 @@ class Normalizer:
         """Select results in a canonical order (C's order follows its hash table)."""
         keyed = sorted(rows, key=lambda r: json.dumps(self(r, assign=False), sort_keys=True))
         return [self(r, assign) for r in keyed]
+
+
+# --- transaction operation builders, shared by the engine and differential tests ---
+
+
+def ins(table, row, name=None, uuid=None, **extra):
+    op = {"op": "insert", "table": table, "row": row}
+    if name:
+        op["uuid-name"] = name
+    if uuid:
+        op["uuid"] = uuid
+    op.update(extra)
+    return op
+
+
+def sel(table, where=(), columns=None, **extra):
+    op = {"op": "select", "table": table, "where": list(where)}
+    if columns is not None:
+        op["columns"] = columns
+    op.update(extra)
+    return op
+
+
+def upd(table, where, row):
+    return {"op": "update", "table": table, "where": list(where), "row": row}
+
+
+def mut(table, where, mutations):
+    return {"op": "mutate", "table": table, "where": list(where), "mutations": mutations}
+
+
+def dele(table, where=()):
+    return {"op": "delete", "table": table, "where": list(where)}

@@ -18,39 +18,18 @@ import json
 import pytest
 
 from ovsnet.ovsdb.server import Database, load_schema
-from tests.differential.ovsdb_real import TEST_SCHEMA, Normalizer, RpcClient
+from tests.differential.ovsdb_real import (
+    TEST_SCHEMA,
+    Normalizer,
+    RpcClient,
+    dele,
+    ins,
+    mut,
+    sel,
+    upd,
+)
 
 # -- building operations ----------------------------------------------------------
-
-
-def ins(table, row, name=None, uuid=None, **extra):
-    op = {"op": "insert", "table": table, "row": row}
-    if name:
-        op["uuid-name"] = name
-    if uuid:
-        op["uuid"] = uuid
-    op.update(extra)
-    return op
-
-
-def sel(table, where=(), columns=None, **extra):
-    op = {"op": "select", "table": table, "where": list(where)}
-    if columns is not None:
-        op["columns"] = columns
-    op.update(extra)
-    return op
-
-
-def upd(table, where, row):
-    return {"op": "update", "table": table, "where": list(where), "row": row}
-
-
-def mut(table, where, mutations):
-    return {"op": "mutate", "table": table, "where": list(where), "mutations": mutations}
-
-
-def dele(table, where=()):
-    return {"op": "delete", "table": table, "where": list(where)}
 
 
 def wait(table, where, rows, until="==", columns=None, timeout=None):

@@ -27,40 +27,12 @@ from ovsnet.ovsdb.server.storage import (
     open_database,
     read_records,
 )
-from tests.differential.ovsdb_real import TEST_SCHEMA, Normalizer
+from tests.differential.ovsdb_real import TEST_SCHEMA, Normalizer, dele, ins, mut, sel, upd
 
 SCHEMA = load_schema()
 
 
 # -- building operations ---------------------------------------------------------
-
-
-def ins(table, row, name=None, uuid=None):
-    op = {"op": "insert", "table": table, "row": row}
-    if name:
-        op["uuid-name"] = name
-    if uuid:
-        op["uuid"] = uuid
-    return op
-
-
-def sel(table, where=(), columns=None):
-    op = {"op": "select", "table": table, "where": list(where)}
-    if columns is not None:
-        op["columns"] = columns
-    return op
-
-
-def upd(table, where, row):
-    return {"op": "update", "table": table, "where": list(where), "row": row}
-
-
-def mut(table, where, mutations):
-    return {"op": "mutate", "table": table, "where": list(where), "mutations": mutations}
-
-
-def dele(table, where=()):
-    return {"op": "delete", "table": table, "where": list(where)}
 
 
 def wait(table, rows, until="==", timeout=None, where=(), columns=("name",)):

@@ -121,19 +121,12 @@ def parse_condition(ti, where: list, symtab) -> tuple[list, str | None, tuple | 
     preds = []
     uuid_eq = None
     index_eq = None
-    columns = ti.schema.columns
     for cj in where:
         if cj is True or cj is False:
             if cj is False:
                 preds.append(_false)
             continue
-        if not (type(cj) is list and len(cj) == 3 and type(cj[0]) is str
-                and type(cj[1]) is str):
-            raise syntax_error(cj, None, "Parse error in condition.")
-        name, function = cj[0], cj[1]
-        column = columns.get(name)
-        if column is None:
-            raise syntax_error(cj, "unknown column", f"No column {name} in table {ti.name}.")
+        name, function, column = _column_triple(ti, cj, "condition")
         if function not in FUNCTIONS:
             # C also knows "true" and "false" here and then aborts; refuse them instead.
             raise OpError("unknown function", f"No function named {function}.")
@@ -213,18 +206,24 @@ def _type_mismatch(column, mutator: str, j) -> OpError:
                                  f"column {column.name} of type {column.type.to_english()}.")
 
 
+def _column_triple(ti, item, what: str):
+    """``[column, function-or-mutator, argument]`` of a condition or mutation:
+    (name, operator, column schema), with C's errors for a bad shape or column."""
+    if not (type(item) is list and len(item) == 3 and type(item[0]) is str
+            and type(item[1]) is str):
+        raise syntax_error(item, None, f"Parse error in {what}.")
+    name = item[0]
+    column = ti.schema.columns.get(name)
+    if column is None:
+        raise syntax_error(item, "unknown column", f"No column {name} in table {ti.name}.")
+    return name, item[1], column
+
+
 def parse_mutations(ti, mutations: list, symtab) -> list:
     """``ovsdb_mutation_set_from_json``: [(column, mutator, argument, delete-by-keys)]."""
     out = []
-    columns = ti.schema.columns
     for mj in mutations:
-        if not (type(mj) is list and len(mj) == 3 and type(mj[0]) is str
-                and type(mj[1]) is str):
-            raise syntax_error(mj, None, "Parse error in mutation.")
-        name, mutator = mj[0], mj[1]
-        column = columns.get(name)
-        if column is None:
-            raise syntax_error(mj, "unknown column", f"No column {name} in table {ti.name}.")
+        name, mutator, column = _column_triple(ti, mj, "mutation")
         if not column.mutable:
             raise syntax_error(mj, "constraint violation",
                                f"Cannot mutate immutable column {name} in table {ti.name}.")
