@@ -30,7 +30,7 @@ from .commands import (
     open_vswitch_row,
     remove_port,
 )
-from .rows import index_of, set_column
+from .rows import RowIndex, index_of, set_column
 from .vsctl_format import datum_to_string
 
 # Columns ovsnet manages; everything else on a row (ofport, status, ...) is
@@ -279,13 +279,8 @@ def plan(idl, topology: Topology, host: Host, index=None) -> list[Change]:
     """
     owner = topology.name
     want = desired_host(topology, host)
-    names = {t: (index.names(t) if index is not None else
-                 {r.name: r for r in idl.tables[t].rows.values()})
-             for t in ("Bridge", "Port", "Interface")}
-    parent_of_port = {}
-    for bridge in idl.tables["Bridge"].rows.values():
-        for port in bridge.ports:
-            parent_of_port[port.uuid] = bridge.name
+    index = index if index is not None else RowIndex(idl)
+    names = {t: index.names(t) for t in ("Bridge", "Port", "Interface")}
 
     conflicts = []
 
@@ -321,7 +316,8 @@ def plan(idl, topology: Topology, host: Host, index=None) -> list[Change]:
     for name, row in sorted(names["Port"].items()):
         if _owner(row) != owner:
             continue
-        bridge_name = parent_of_port.get(row.uuid)
+        parent = index.parent("Port", row)
+        bridge_name = parent.name if parent is not None else None
         if bridge_name is None or bridge_name not in wanted_bridges or name == bridge_name:
             continue  # gone with its bridge, or a bridge's local port
         if (wanted_ports.get(name) != bridge_name

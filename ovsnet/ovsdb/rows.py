@@ -80,18 +80,6 @@ def find_row(idl: ovs.db.idl.Idl, table: str, record: str):
     return None
 
 
-def must_find_row(idl, table: str, record: str):
-    row = find_row(idl, table, record)
-    if row is None:
-        raise OvsdbTransactionError(f'no row "{record}" in table {table}')
-    return row
-
-
-def rows_by_name(idl, table: str) -> dict[str, ovs.db.idl.Row]:
-    """Rows of a table with a name column, keyed by name."""
-    return {row.name: row for row in get_table(idl, table).rows.values()}
-
-
 def check_value(table, column_name: str, value):
     """Converts ``value`` to what the IDL expects for the column, or raises.
 
@@ -130,14 +118,6 @@ def set_column(row, column_name: str, value) -> None:
     """Writes one column of a row in the current IDL transaction, checked."""
     value = check_value(row._table, column_name, value)
     setattr(row, column_name, value)
-
-
-def read_column(row, column_name: str):
-    """Reads a column; ``None`` if the row does not have it (an old schema)."""
-    try:
-        return getattr(row, column_name)
-    except AttributeError:
-        return None
 
 
 class RowIndex:
