@@ -948,14 +948,10 @@ def test_ovsdb_server_serves_our_file(tmp_path, real_servers):
         server.conn.close()
         import os
         import signal
+
+        from ovsnet.ovsdb.backends import _wait_gone
         os.kill(server.pid, signal.SIGTERM)
-        import time
-        for _ in range(100):
-            try:
-                os.kill(server.pid, 0)
-                time.sleep(0.02)
-            except ProcessLookupError:
-                break
+        _wait_gone(server.pid)   # pidfd: wakes when the daemon exits, no polling
         server.db.write_bytes(path.read_bytes())
         restarted = _restart(server)
         tables = list(load_schema()["tables"])
