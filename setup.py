@@ -4,12 +4,14 @@ Everything else about the package lives in pyproject.toml; setuptools needs
 this file only to learn about the extension modules.
 """
 
+from pathlib import Path
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 #: one private extension module ovsnet.<name> per native/<name>.pyx
-NATIVE_MODULES = ("_packet", "_flow_key")
+NATIVE_MODULES = tuple(sorted(p.stem for p in Path(__file__).parent.joinpath("native").glob("*.pyx")))
 
 extensions = [
     Extension(
