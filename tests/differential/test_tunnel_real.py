@@ -338,7 +338,6 @@ def test_decapsulation_matches_tnl_pop(ovs):
     for _, _, outer in sent:
         ovs.appctl("netdev-dummy/receive", "p0", outer.hex())
     dump = ovs.appctl("dpctl/dump-flows", "-m")
-    print(dump)
 
     seen = {}
     for line in dump.splitlines():
