@@ -46,7 +46,8 @@ class Commit:
     row dicts are shared with :attr:`Database.tables` and must not be modified.
     """
 
-    txn_id: uuidlib.UUID
+    #: the transaction's id, as lowercase text (:attr:`txn_id` is the same as a UUID)
+    txn_text: str
     changes: dict[str, dict[uuidlib.UUID, tuple[dict | None, dict | None]]]
     comment: str | None = None
     durable: bool = False
@@ -59,6 +60,10 @@ class Commit:
     #: form; columns are the changed ones of a modified row, those that may differ
     #: from their defaults for an inserted row, None for a deleted row
     entries: list = field(default_factory=list, repr=False)
+
+    @property
+    def txn_id(self) -> uuidlib.UUID:
+        return _uuid_obj(self.txn_text)
 
 
 class TableInfo:
@@ -87,6 +92,11 @@ class TableInfo:
                             for c in self.columns)
         self.strong = self._refs(lambda b: b.is_strong_ref())
         self.weak = self._refs(lambda b: b.is_weak_ref())
+        #: columns that may hold references (strong or weak)
+        self.ref_columns = tuple(dict.fromkeys(c.name for c, _, _ in self.strong + self.weak))
+        #: an inserted row of this table whose ref_columns are empty is left alone by
+        #: every precommit step but check_max_rows (see Txn.precommit)
+        self.plain_inserts = self.is_root and not self.indexes
         # Defaults that violate their column's constraints, in C's column order
         # (ovsdb_execute_insert checks every 1-element datum).
         self.default_violations: list[tuple[str, OpError]] = []
@@ -313,11 +323,29 @@ class Txn:
         """Runs C's precommit checks; False if nothing changed. Raises :class:`OpError`."""
         db = self.db
         info = db._info
+        # Only inserts into root tables without indexes, referencing nothing? Then
+        # every step below but check_max_rows has nothing to do (the common small
+        # transaction): no references to count, no garbage (root rows are kept),
+        # no weak references, no index, no modified row to give a new version.
+        plain = True
         # determine_changes
         for tr in self.order:
             if tr.dead:
                 continue
-            if tr.old is not None and tr.new is not None:
+            if tr.old is None:
+                if plain:
+                    ti = info[tr.table]
+                    if ti.plain_inserts:
+                        new = tr.new
+                        for c in ti.ref_columns:
+                            if new[c]:
+                                plain = False
+                                break
+                    else:
+                        plain = False
+                continue
+            plain = False
+            if tr.new is not None:
                 old, new = tr.old, tr.new
                 changed = {c for c in tr.touched if old[c] is not new[c] and old[c] != new[c]}
                 if changed:
@@ -330,6 +358,9 @@ class Txn:
         if not self.tables:
             return False
         self.order = [tr for tr in self.order if not tr.dead]
+        if plain:
+            self._check_max_rows()
+            return True
 
         # update_ref_counts
         for batch in self._rounds():
@@ -350,21 +381,7 @@ class Txn:
                 if tr.new is not None and not tr.n_refs:
                     self._delete_garbage_row(tr)
 
-        # check_max_rows
-        for name, ov in self.tables.items():
-            ti = info[name]
-            if ti.max_rows >= len(db._rows[name]) + len(ov):
-                continue
-            n = len(db._rows[name])
-            for tr in ov.values():
-                if tr.old is None:
-                    n += tr.new is not None
-                elif tr.new is None:
-                    n -= 1
-            if n > ti.max_rows:
-                raise OpError("constraint violation",
-                              f'transaction causes "{name}" table to contain {n} rows, '
-                              f"greater than the schema-defined limit of {ti.max_rows} row(s)")
+        self._check_max_rows()
 
         # assess_weak_refs
         weak_in = db._weak_in
@@ -412,6 +429,24 @@ class Txn:
                 tr.new["_version"] = (new_uuid(),)
                 tr.changed.add("_version")
         return True
+
+    def _check_max_rows(self) -> None:
+        """``check_max_rows``."""
+        db = self.db
+        for name, ov in self.tables.items():
+            ti = db._info[name]
+            if ti.max_rows >= len(db._rows[name]) + len(ov):
+                continue
+            n = len(db._rows[name])
+            for tr in ov.values():
+                if tr.old is None:
+                    n += tr.new is not None
+                elif tr.new is None:
+                    n -= 1
+            if n > ti.max_rows:
+                raise OpError("constraint violation",
+                              f'transaction causes "{name}" table to contain {n} rows, '
+                              f"greater than the schema-defined limit of {ti.max_rows} row(s)")
 
     def _update_row_ref_count(self, tr: TxnRow, ti: TableInfo) -> None:
         old, new, changed = tr.old, tr.new, tr.changed
@@ -659,7 +694,7 @@ def apply(txn: Txn, comment: str | None, durable: bool) -> Commit:
         if table_changes:
             changes[name] = table_changes
     db.n_atoms += n_atoms_diff
-    return Commit(_uuid_obj(new_uuid()), changes, comment=comment, durable=durable,
+    return Commit(new_uuid(), changes, comment=comment, durable=durable,
                   entries=entries,
                   n_atoms=n_atoms, n_atoms_diff=n_atoms_diff)
 

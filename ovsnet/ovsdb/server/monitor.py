@@ -141,24 +141,6 @@ class TableSchema:
         """What a monitor request without ``columns`` gets: all but ``_uuid``."""
         return [c for c in self.columns if c != "_uuid"]
 
-    def count_atoms(self, row: dict | None) -> int:
-        """Atoms in a row, as ``count_atoms`` in transaction.c counts them
-        (a map's pairs count twice: keys and values)."""
-        if not row:
-            return 0
-        n = 0
-        for value in row.values():
-            if type(value) is list and len(value) == 2 and type(value[1]) is list:
-                tag = value[0]
-                if tag == "set":
-                    n += len(value[1])
-                    continue
-                if tag == "map":
-                    n += 2 * len(value[1])
-                    continue
-            n += 1
-        return n
-
 
 def schema_tables(db) -> dict[str, TableSchema]:
     """The monitor view of every table of an engine :class:`Database`."""

@@ -142,14 +142,43 @@ def _encode_error(err: UnicodeEncodeError):
 codecs.register_error("ovsnet-ovsdb", _encode_error)
 
 
+def _no_default(value):
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_encoder(sort_keys: bool):
+    """A reusable compact encoder (``json.dumps`` builds a new one per call)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                               sort_keys=sort_keys, check_circular=False)
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C encoder
+        return encoder.encode
+    scan = c_make_encoder(None, _no_default, json.encoder.encode_basestring, None, ":", ",",
+                          sort_keys, False, False)
+    join = "".join
+
+    def encode(value) -> str:
+        return join(scan(value, 0))
+    return encode
+
+
+_encode = _make_encoder(False)
+_encode_sorted = _make_encoder(True)
+
+
 def dumps(value, sort_keys: bool = False) -> str:
     """Compact JSON text as ``json_to_string`` writes it (``JSSF_SORT`` = sort_keys)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False, sort_keys=sort_keys)
+    return _encode_sorted(value) if sort_keys else _encode(value)
 
 
 def encode_value(value) -> bytes:
-    return dumps(value).encode("utf-8", "ovsnet-ovsdb")
+    return _encode(value).encode("utf-8", "ovsnet-ovsdb")
+
+
+def encode_reply(result, id) -> bytes:
+    """``reply(result, id).encode()``, without building the message object."""
+    return ('{"id":' + _encode(id) + ',"result":' + _encode(result)
+            + ',"error":null}').encode("utf-8", "ovsnet-ovsdb")
 
 
 _FAST_LIMIT = 1 << 16
@@ -223,10 +252,14 @@ class Framer:
             value, end = _decoder.raw_decode(text, i)
         except (json.JSONDecodeError, RecursionError):
             return None
-        data = bytes(buf[i:end])
-        del buf[:end]
+        if "\\u" in text:
+            value = _check_escapes(value, bytes(buf[i:end]))
+        if end == len(text):
+            buf.clear()
+        else:
+            del buf[:end]
         self._pos = 0
-        return (_check_escapes(value, data),)
+        return (value,)
 
     def _scan(self) -> int:
         """Offset just past the end of the current value, or -1 if incomplete."""
@@ -312,6 +345,11 @@ class Message:
     @classmethod
     def from_json(cls, value) -> Message:
         """``jsonrpc_msg_from_json``: raises ProtocolError with C's reason."""
+        if type(value) is dict and len(value) == 3:
+            # The common case: a request with exactly its three members.
+            method, params, id = value.get("method"), value.get("params"), value.get("id")
+            if type(method) is str and type(params) is list and id is not None:
+                return cls(REQUEST, method, params, None, None, id)
         if not isinstance(value, dict):
             raise ProtocolError("received bad JSON-RPC message: message is not a JSON object")
         members = dict(value)
@@ -325,9 +363,9 @@ class Message:
         if members:
             raise ProtocolError("received bad JSON-RPC message: message has unexpected "
                                 f'member "{next(iter(members))}"')
-        type = (REPLY if result is not None else ERROR if error is not None
+        kind = (REPLY if result is not None else ERROR if error is not None
                 else REQUEST if id is not None else NOTIFY)
-        msg = cls(type, method, params, result, error, id)
+        msg = cls(kind, method, params, result, error, id)
         problem = msg.invalid()
         if problem:
             raise ProtocolError(f"received bad JSON-RPC message: {problem}")

@@ -81,9 +81,6 @@ class ServedDb:
         self.triggers: list[Trigger] = []
         self.run_triggers = False
         self.update_cache: dict = {}
-        self.atoms = sum(self.schema[t].count_atoms(row)
-                         for t, rows in db.tables.items() if t in self.schema
-                         for row in rows.values())
         self.last_txn_id = ZERO_UUID
 
 
@@ -96,7 +93,7 @@ class Trigger:
         self.session = session
         self.served = served
         self.request = request
-        self.key = json_key(request.id)
+        self.key: str | None = None   # json_key(request.id), once it waits
         self.created = now
         self.deadline: int | None = None
 
@@ -405,19 +402,11 @@ class OvsdbServer:
     # -- commits -------------------------------------------------------------------
 
     def _on_commit(self, served: ServedDb, commit) -> None:
-        txn_id = str(commit.txn_id)
+        txn_id = commit.txn_text
         changes = commit.changes
-        txn_atoms = 0
-        for table, rows in changes.items():
-            ts = served.schema.get(table)
-            if ts is None:
-                continue
-            for old, new in rows.values():
-                a, b = ts.count_atoms(old), ts.count_atoms(new)
-                served.atoms += b - a
-                txn_atoms += a + b
         if served.history is not None:
-            served.history.append(txn_id, changes, txn_atoms, served.atoms)
+            # The engine counts atoms as transaction.c's count_atoms does.
+            served.history.append(txn_id, changes, commit.n_atoms, served.db.n_atoms)
             served.last_txn_id = txn_id
         # Cached updates are keyed by the commits they cover: after a new
         # commit, only monitors that flush together again can share one.
@@ -511,13 +500,18 @@ class OvsdbServer:
         served = self._lookup_db(s, request)
         if served is None:
             return
-        t = Trigger(s, served, request, self.now_ms())
-        if t.key in s.triggers:
+        now = self.now_ms()
+        # Only a transaction still waiting can share this one's id: the key is
+        # needed when there is one, or when this one has to wait too.
+        key = json_key(request.id) if s.triggers else None
+        if key is not None and key in s.triggers:
             s.send(_syntax_error_reply(request, "duplicate request ID"))
             return
-        s.triggers[t.key] = t
-        served.triggers.append(t)
-        self._try_trigger(t, self.now_ms())
+        t = Trigger(s, served, request, now)
+        if not self._try_trigger(t, now):
+            t.key = key if key is not None else json_key(request.id)
+            s.triggers[t.key] = t
+            served.triggers.append(t)
 
     def _m_convert(self, s: Session, request: Message) -> None:
         if self._lookup_db(s, request) is None:
@@ -723,9 +717,9 @@ class OvsdbServer:
                 log.error("%s: writing transaction failed: %s", served.name, e)
                 reply_result = list(reply_result) + [protocol.ovsdb_error(
                     "I/O error", f"{served.name}: writing transaction failed")]
-        self._remove_trigger(t)
-        if not t.session.closed:
-            t.session.send(protocol.reply(reply_result, request.id))
+        if t.key is not None:
+            self._remove_trigger(t)
+        t.session.send_reply(reply_result, request.id)
         return True
 
     def _run_triggers(self, now: int) -> None:
@@ -746,6 +740,8 @@ class OvsdbServer:
                             "internal error", f"{type(e).__name__}: {e}"), t.request.id))
 
     def _remove_trigger(self, t: Trigger) -> None:
+        if t.key is None:
+            return   # answered at once, never registered
         if t in t.served.triggers:
             t.served.triggers.remove(t)
         t.session.triggers.pop(t.key, None)

@@ -137,6 +137,13 @@ class Session:
         self.flush_monitors()
         self.send_raw(msg)
 
+    def send_reply(self, result, id) -> None:
+        """``send(protocol.reply(result, id))``, encoded without a message object."""
+        if self.monitors:
+            self.flush_monitors()
+        if not self.closed:
+            self.send_bytes(protocol.encode_reply(result, id))
+
     def send_raw(self, msg: Message) -> None:
         """``jsonrpc_session_send``."""
         if not self.closed:
@@ -247,6 +254,8 @@ class Session:
 
     def flush_monitors(self) -> None:
         """``ovsdb_jsonrpc_monitor_flush_all``."""
+        if not self.monitors:
+            return
         for monitor in list(self.monitors.values()):
             entry = monitor.flush(self.server.update_cache(monitor))
             if entry is None:

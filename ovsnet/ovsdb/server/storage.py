@@ -36,6 +36,7 @@ from .cjson import c_integer, dumps, shash_order
 from .commit import Txn
 from .datum import OpError, datum_apply_diff, datum_diff, is_uuid_string, syntax_error
 from .engine import Database
+from .protocol import dumps as fast_dumps
 from .schema import OvsdbSchemaError, load_schema, schema_from_json
 
 log = logging.getLogger("ovsnet.ovsdb.server")
@@ -106,16 +107,12 @@ def read_records(data: bytes, name: str = "database"):
 
 # -- transactions as records (file.c) -------------------------------------------------
 
-def _fast_dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _record_text(db: Database, record: dict, tables) -> str:
     """JSON text as C writes it: json.dumps does, unless reals are involved (C: %.15g)."""
     info = db._info
     if any(info[name].has_real for name in tables):
         return dumps(record, sort_keys=False)
-    return _fast_dumps(record)
+    return fast_dumps(record)
 
 
 def commit_record(db: Database, commit) -> str | None:
@@ -291,11 +288,11 @@ class FileStorage:
 
     def _append(self, data: bytes, durable: bool) -> None:
         try:
-            os.lseek(self._fd, self.offset, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
+            n = os.pwrite(self._fd, data, self.offset)
+            if n < len(data):
+                view = memoryview(data)
+                while n < len(data):
+                    n += os.pwrite(self._fd, view[n:], self.offset + n)
             if durable:
                 os.fdatasync(self._fd)
         except OSError:
