@@ -188,7 +188,7 @@ def _measure(cls: Any, work: dict[str, Any], order: np.ndarray, all_fields: bool
     table = _build(cls, work["rules"], all_fields)
     keys, hashes = work["keys"], work["hashes"]
     warm = order[: min(len(order), 100_000)]
-    _, warm_probed = table.lookup_loop(keys, warm, None)  # in insertion order
+    _, warm_probed = table.lookup_loop(keys, warm, hashes)  # masks in insertion order
     table.rebalance()
     with_hash, hits, probed = _rate(table, keys, order, hashes, repeat)
     no_hash, hits0, probed0 = _rate(table, keys, order, None, repeat)
