@@ -125,6 +125,75 @@ def test_message_types_follow_which_members_are_non_null(value, kind):
     assert Message.from_json(value).type == kind
 
 
+# The compiled fast paths (native/_ovsdb_json.pyx) must give exactly what the
+# pure-Python paths give, and decline whatever they do not handle.
+
+STREAMS = [
+    b'{"id":1,"method":"transact","params":["Open_vSwitch",{"op":"insert","table":"QoS",'
+    b'"row":{"type":"linux-htb","external_ids":["map",[["n","1"]]]}}]}',
+    b' [1, -2 ,{"a" : "b", "a": "c"}, true,false,null,-0, 123456789012345678]\n\t{}[]',
+    b'[1234567890123456789, -9223372036854775808, 1.0, 1e2, 0.1]',
+    b'{"k":"\\u00e9\\n\\"", "\xc3\xa9": "\xff"}',
+    b'[' * 101 + b']' * 101 + b'[' * 100 + b']' * 100,
+    b'{"a":[[],{}],"b":{"c":[{"d":null}]}}   {"x":1}',
+]
+
+
+@pytest.mark.parametrize("data", STREAMS)
+def test_compiled_framing_gives_what_the_python_framing_gives(data, monkeypatch):
+    assert protocol._native is not None, "native/_ovsdb_json.pyx is not built"
+    compiled = frame_all(data)
+    monkeypatch.setattr(protocol, "_native", None)
+    assert frame_all(data) == compiled
+    assert json.dumps(frame_all(data)) == json.dumps(compiled)  # same member order
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a":1', b'{"a":1.5}', b'{"a":"\\n"}', b"[01]", b"[1e5]", b'"x"', b"17", b"[1,]",
+    b'{"a":tru}', b'{"a":"\xc3\xa9"}', b'{"a":"\x01"}', b"[1234567890123456789]",
+    b"[" * 101 + b"]" * 101, b"", b"   ", b"[-]", b'{"a" 1}', b"{1:2}",
+])
+def test_compiled_parser_declines_what_it_does_not_handle(data):
+    assert protocol._native.decode_prefix(bytearray(data)) is None
+
+
+def test_compiled_parser_reports_where_the_value_ends():
+    value, end = protocol._native.decode_prefix(bytearray(b' \n[1,{"a":[]}]  {"b":2}'))
+    assert value == [1, {"a": []}] and end == 14
+
+
+ENCODED = [
+    1, -5, 0, (1 << 63) - 1, -(1 << 63), 1 << 70, -(1 << 80), 1.5, 1e300, -0.0, 1e-7,
+    "a\u00e9\x01\"\\\n\t\r\b\f\x7f\udc80\ud800x/", "", [], {}, (1, "t"),
+    [1, [2, [3, {"a": None, "b": True, "c": False}]]], {"z": 1, "a": [1.25, "\u20ac"]},
+]
+
+
+@pytest.mark.parametrize("value", ENCODED)
+@pytest.mark.parametrize("errors", ["ovsnet-ovsdb", "surrogatepass"])
+def test_compiled_encoder_writes_what_json_dumps_writes(value, errors):
+    want = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", errors)
+    assert protocol._native.encode(value, errors) == want
+    assert protocol.encode_value(value, errors) == want
+    assert protocol.encode_reply(value, 7) == protocol.reply(value, 7).encode() == (
+        b'{"id":7,"result":' + protocol.encode_value(value) + b',"error":null}')
+
+
+def test_compiled_encoder_leaves_the_unusual_to_the_standard_library():
+    deep: list = []
+    inner = deep
+    for _ in range(600):
+        inner.append([])
+        inner = inner[0]
+    for value in (float("nan"), float("inf"), {1: 2}, object(), deep):
+        with pytest.raises(protocol._native.Unsupported):
+            protocol._native.encode(value)
+    assert protocol.encode_value({1: 2}) == b'{"1":2}'
+    assert protocol.encode_value(deep) == b"[" * 601 + b"]" * 601
+    with pytest.raises(ValueError):
+        protocol.encode_value(float("nan"))
+
+
 def test_wire_form_of_replies_errors_and_notifications_is_c_s():
     assert protocol.reply([1], 7).encode() == b'{"id":7,"result":[1],"error":null}'
     assert protocol.error_reply("unknown method", 7).encode() == (

@@ -43,6 +43,11 @@ _LONE_HIGH_SURROGATE = re.compile(
     rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
+try:  # compiled fast paths for plain values (native/_ovsdb_json.pyx)
+    from ... import _ovsdb_json as _native
+except ImportError:  # pragma: no cover - not built: the pure-Python paths do everything
+    _native = None
+
 # The standard library's decoder and encoder recurse once per nesting level:
 # leave room for 1000 levels below whatever stack the caller already uses.
 if sys.getrecursionlimit() < 5000:
@@ -171,12 +176,23 @@ def dumps(value, sort_keys: bool = False) -> str:
     return _encode_sorted(value) if sort_keys else _encode(value)
 
 
-def encode_value(value) -> bytes:
-    return _encode(value).encode("utf-8", "ovsnet-ovsdb")
+def encode_value(value, errors: str = "ovsnet-ovsdb") -> bytes:
+    """``dumps(value)`` in UTF-8 (lone surrogates as ``errors`` says)."""
+    if _native is not None:
+        try:
+            return _native.encode(value, errors)
+        except _native.Unsupported:
+            pass
+    return _encode(value).encode("utf-8", errors)
 
 
 def encode_reply(result, id) -> bytes:
     """``reply(result, id).encode()``, without building the message object."""
+    if _native is not None:
+        try:
+            return _native.encode_reply(result, id, "ovsnet-ovsdb")
+        except _native.Unsupported:
+            pass
     return ('{"id":' + _encode(id) + ',"result":' + _encode(result)
             + ',"error":null}').encode("utf-8", "ovsnet-ovsdb")
 
@@ -234,13 +250,26 @@ class Framer:
         """``(value,)`` for a complete value at the start of the buffer, else None.
 
         The common case -- a whole small ASCII request in the buffer -- is
-        decoded in one pass of the C json scanner with lib/json.c's number
-        and keyword rules, without the byte-by-byte scan. Anything unusual
-        (incomplete, too large, non-ASCII, maybe too deep) returns None and
-        :meth:`_scan` decides.
+        decoded in one pass, by the compiled parser when the value is plain
+        (see ``native/_ovsdb_json.pyx``), else by the C json scanner with
+        lib/json.c's number and keyword rules, without the byte-by-byte scan.
+        Anything unusual (incomplete, too large, non-ASCII, maybe too deep)
+        returns None and :meth:`_scan` decides.
         """
         buf = self._buf
-        if len(buf) > _FAST_LIMIT or not buf.isascii():
+        if len(buf) > _FAST_LIMIT:
+            return None
+        if _native is not None:
+            plain = _native.decode_prefix(buf)
+            if plain is not None:
+                value, end = plain
+                if end == len(buf):
+                    buf.clear()
+                else:
+                    del buf[:end]
+                self._pos = 0
+                return (value,)
+        if not buf.isascii():
             return None
         text = buf.decode("ascii")
         i = len(text) - len(text.lstrip())

@@ -269,25 +269,25 @@ class OvsdbServer:
             self._server_db_changed = False
             self._update_server_status()
         for s in list(self.sessions):
-            if not s.closed and s.backlog == 0 and s.needs_flush():
+            if s.monitors and not s.closed and s.backlog == 0 and s.needs_flush():
                 s.flush_monitors()
 
     def _timeout(self) -> float | None:
         if self._busy or self._stopping:
             return 0
-        if any(served.run_triggers for served in self.dbs.values()):
-            return 0
         deadlines = []
+        for served in self.dbs.values():
+            if served.run_triggers:
+                return 0
+            if served.triggers:
+                deadlines += [t.deadline for t in served.triggers if t.deadline is not None]
         for s in self.sessions:
             if s.closed:
                 continue
-            if s.backlog == 0 and (s.needs_flush() or s.eof):
+            if s.backlog == 0 and (s.eof or (s.monitors and s.needs_flush())):
                 return 0
-            d = s.probe_deadline()
-            if d is not None:
-                deadlines.append(d)
-        for served in self.dbs.values():
-            deadlines += [t.deadline for t in served.triggers if t.deadline is not None]
+            if s.probe_interval_ms:
+                deadlines.append(s.probe_deadline())
         if not deadlines:
             return None
         # Wake up exactly when now_ms() reaches the deadline, as C's poll loop does.
@@ -301,11 +301,17 @@ class OvsdbServer:
             pass
 
     def _update_registrations(self) -> None:
+        registered = self._registered
         for s in self.sessions:
-            events = ((selectors.EVENT_READ if s.wants_read() else 0)
-                      | (selectors.EVENT_WRITE if s.wants_write() else 0))
-            fd = s.sock.fileno()
-            old = self._registered.get(fd, 0)
+            # Session.wants_read() and wants_write(), inlined: this runs every pass.
+            if s.closed:
+                events = 0
+            elif s.backlog:
+                events = selectors.EVENT_WRITE
+            else:
+                events = 0 if s.eof else selectors.EVENT_READ
+            fd = s.fd
+            old = registered.get(fd, 0)
             if events == old:
                 continue
             if old and events:
@@ -344,8 +350,7 @@ class OvsdbServer:
             self.unlock_waiter(waiter)
         for t in list(session.triggers.values()):
             self._remove_trigger(t)
-        fd = session.sock.fileno()
-        if self._registered.pop(fd, None):
+        if self._registered.pop(session.fd, None):
             self.selector.unregister(session.sock)
         if session in self.sessions:
             self.sessions.remove(session)
@@ -355,7 +360,7 @@ class OvsdbServer:
         if s.closed:
             return
         if not (s.backlog or s.eof or s.framer.buffered or s.probe_interval_ms
-                or any(m.pending_txns for m in s.monitors.values())):
+                or (s.monitors and any(m.pending_txns for m in s.monitors.values()))):
             return   # nothing to do: skip the bookkeeping below
         if s.backlog:
             s.write()

@@ -107,6 +107,7 @@ class Session:
     def __init__(self, server, sock: socket.socket, name: str, probe_interval_ms: int = 0):
         self.server = server
         self.sock = sock
+        self.fd = sock.fileno()
         self.name = name
         self.framer = protocol.Framer()
         self.out: deque[memoryview] = deque()
@@ -152,10 +153,21 @@ class Session:
     def send_bytes(self, data: bytes) -> None:
         if self.closed:
             return
-        self.out.append(memoryview(data))
-        self.backlog += len(data)
-        if self.backlog == len(data):
-            self.write(activity=False)
+        if self.backlog:
+            self.out.append(memoryview(data))
+            self.backlog += len(data)
+            return
+        # Nothing queued: write at once, queue what the socket does not take.
+        try:
+            n = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as e:
+            self.close(f"send error: {e.strerror or e}")
+            return
+        if n < len(data):
+            self.out.append(memoryview(data)[n:])
+            self.backlog = len(data) - n
 
     def write(self, activity: bool = True) -> None:
         """``jsonrpc_run``: writes queued output until the socket is full.

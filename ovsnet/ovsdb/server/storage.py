@@ -37,11 +37,13 @@ from .commit import Txn
 from .datum import OpError, datum_apply_diff, datum_diff, is_uuid_string, syntax_error
 from .engine import Database
 from .protocol import dumps as fast_dumps
+from .protocol import encode_value
 from .schema import OvsdbSchemaError, load_schema, schema_from_json
 
 log = logging.getLogger("ovsnet.ovsdb.server")
 
 MAGIC = "JSON"
+_HEADER = f"OVSDB {MAGIC} %d %s\n".encode()
 _HEADER_RE = re.compile(rb"OVSDB ([^ \n]*) ([0-9]+) ([0-9a-fA-F]{40})\n")
 #: ovsdb_log_grew_lots: at least this big, and twice the size after the last snapshot
 COMPACT_MIN_BYTES = 10 * 1024 * 1024
@@ -64,9 +66,12 @@ class _RecordError(Exception):
 
 def compose_record(text: str) -> bytes:
     """``ovsdb_log_compose_record``: header plus data line for one JSON text."""
-    data = (text + "\n").encode("utf-8", "surrogatepass")
-    sha1 = hashlib.sha1(data).hexdigest()
-    return f"OVSDB {MAGIC} {len(data)} {sha1}\n".encode() + data
+    return _compose((text + "\n").encode("utf-8", "surrogatepass"))
+
+
+def _compose(data: bytes) -> bytes:
+    """Header plus ``data`` (one JSON text and its new-line, in UTF-8)."""
+    return _HEADER % (len(data), hashlib.sha1(data).hexdigest().encode()) + data
 
 
 def read_records(data: bytes, name: str = "database"):
@@ -115,9 +120,24 @@ def _record_text(db: Database, record: dict, tables) -> str:
     return fast_dumps(record)
 
 
+def _record_data(db: Database, record: dict, tables) -> bytes:
+    """``_record_text`` plus new-line, in UTF-8 as :func:`compose_record` encodes it."""
+    info = db._info
+    for name in tables:
+        if info[name].has_real:
+            return (dumps(record, sort_keys=False) + "\n").encode("utf-8", "surrogatepass")
+    return encode_value(record, "surrogatepass") + b"\n"
+
+
 def commit_record(db: Database, commit) -> str | None:
     """``ovsdb_file_txn_to_json`` + ``ovsdb_file_txn_annotate``: the record's JSON text,
     or None when no persistent column changed (C then writes nothing)."""
+    record = _commit_json(db, commit)
+    return None if record is None else _record_text(db, *record)
+
+
+def _commit_json(db: Database, commit) -> tuple[dict, list] | None:
+    """The record of :func:`commit_record` and the tables in it, or None."""
     record: dict = {}
     info = db._info
     for name, u, old, new, columns, new_json in commit.entries:
@@ -151,7 +171,7 @@ def commit_record(db: Database, commit) -> str | None:
         record["_comment"] = commit.comment
     record["_is_diff"] = True
     record["_date"] = int(time.time() * 1000)
-    return _record_text(db, record, tables)
+    return record, tables
 
 
 def snapshot_record(db: Database, comment: str | None = "compacting database online") -> str:
@@ -275,10 +295,10 @@ class FileStorage:
             raise OSError(f"{self.path}: storage is closed")
         if self.db is None:
             raise StorageError(f"{self.path}: no database attached to this storage")
-        text = commit_record(self.db, commit)
-        if text is None:
+        record = _commit_json(self.db, commit)
+        if record is None:
             return
-        self._append(compose_record(text), durable)
+        self._append(_compose(_record_data(self.db, *record)), durable)
         self.n_records += 1
         if self.should_compact():
             try:
