@@ -56,7 +56,14 @@ from . import protocol
 from .monitor import V1, V2, V3, ZERO_UUID, History, Monitor, MonitorError, schema_tables
 from .parser import ARRAY, MISSING, Parser
 from .protocol import NO_SYNTAX, Message, syntax_error
-from .session import DEFAULT_PROBE_INTERVAL_MS, REQUESTS_PER_RUN, LockTable, Session, json_key
+from .session import (
+    DEFAULT_PROBE_INTERVAL_MS,
+    RECV_CHUNK,
+    REQUESTS_PER_RUN,
+    LockTable,
+    Session,
+    json_key,
+)
 
 log = logging.getLogger("ovsnet.ovsdb.server")
 
@@ -154,6 +161,8 @@ class OvsdbServer:
         self.remotes: list[Remote] = []
         self.selector = selectors.DefaultSelector()
         self._registered: dict[int, int] = {}   # fd -> events
+        #: where sessions receive into (recv() would allocate RECV_CHUNK bytes per call)
+        self.recv_view = memoryview(bytearray(RECV_CHUNK))
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

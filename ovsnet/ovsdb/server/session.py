@@ -205,9 +205,10 @@ class Session:
     def read(self) -> None:
         """Moves what the socket holds into the framer (bounded per pass)."""
         total = 0
+        view = self.server.recv_view   # one buffer for the server's single thread
         while total < RECV_PER_RUN:
             try:
-                data = self.sock.recv(RECV_CHUNK)
+                n = self.sock.recv_into(view)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as e:
@@ -216,12 +217,12 @@ class Session:
                 else:
                     self.close(f"receive error: {e.strerror or e}")
                 break
-            if not data:
+            if not n:
                 self.eof = True
                 break
-            self.framer.feed(data)
-            total += len(data)
-            if len(data) < RECV_CHUNK:
+            self.framer.feed(view[:n])
+            total += n
+            if n < RECV_CHUNK:
                 # Drained: the loop polls level-triggered, so anything that
                 # arrives later wakes us again; don't spend a recv on EAGAIN.
                 break
