@@ -105,12 +105,12 @@ cdef inline void _free(mf_table *t, void *p) noexcept nogil:
 # ---------------------------------------------------------------------------
 
 cdef inline uint64_t _hmix(uint64_t h, uint64_t w) noexcept nogil:
+    # Each word is scrambled on its own and summed: no dependency between the
+    # words, so the multiplications of a probe overlap instead of forming one
+    # long chain (a lookup probes many masks; their hashes are the hot path).
     w *= <uint64_t>0x87C37B91114253D5
     w = (w << 31) | (w >> 33)
-    w *= <uint64_t>0x4CF5AD432745937F
-    h ^= w
-    h = (h << 27) | (h >> 37)
-    return h * 5 + 0x52DCE729
+    return h + w * <uint64_t>0x4CF5AD432745937F
 
 
 cdef inline uint32_t _hfinish(uint64_t h) noexcept nogil:
