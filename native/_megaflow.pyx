@@ -12,10 +12,10 @@ Layout choices (what differs from the kernel's structures, not its results):
 * A mask keeps only the words it covers (word index + mask bits), like
   dpcls' miniflows, instead of the kernel's byte range: a mask over in_port
   and tun_id hashes 2 words, not 27.
-* Each mask has its own open-addressing table (linear probing over an array
-  of 32-bit hashes, 0 = empty, backward-shift deletion) instead of the
+* Each mask has its own open-addressing table (buckets of eight 32-bit
+  hashes, 0 = empty, with per-bucket overflow counters) instead of the
   kernel's one chained table for all flows, so a probe that misses touches
-  one cache line and no flow.
+  one cache line, no flow, and takes no unpredictable branch.
 * A flow is one allocation: the struct, then its masked key words. Equal
   action lists are interned and refcounted. UFIDs are indexed by their first
   word.
@@ -41,8 +41,15 @@ cnp.import_array()
 cdef extern from "<malloc.h>" nogil:
     size_t malloc_usable_size(void *ptr)
 
+cdef extern from * nogil:
+    """
+    #define _ovsnet_ctz(x) ((unsigned)__builtin_ctz(x))
+    """
+    uint32_t _ctz "_ovsnet_ctz"(uint32_t x)
+
 cdef enum:
-    _MIN_SLOTS = 8
+    _BUCKET = 8               # slots per bucket of a mask's table
+    _MIN_SLOTS = 8            # one bucket
     _MASKS_MIN = 16           # MASK_ARRAY_SIZE_MIN
     _CHUNK_OVERHEAD = 8       # glibc malloc chunk header
 
@@ -109,17 +116,13 @@ cdef inline uint64_t _hmix(uint64_t h, uint64_t w) noexcept nogil:
     # words, so the multiplications of a probe overlap instead of forming one
     # long chain (a lookup probes many masks; their hashes are the hot path).
     w *= <uint64_t>0x87C37B91114253D5
-    w = (w << 31) | (w >> 33)
-    return h + w * <uint64_t>0x4CF5AD432745937F
+    return h + ((w << 31) | (w >> 33))
 
 
 cdef inline uint32_t _hfinish(uint64_t h) noexcept nogil:
-    h ^= h >> 33
-    h *= <uint64_t>0xFF51AFD7ED558CCD
-    h ^= h >> 33
-    h *= <uint64_t>0xC4CEB9FE1A85EC53
-    h ^= h >> 33
-    cdef uint32_t r = <uint32_t>h
+    # Every word was scrambled (multiply, rotate) before the sum, so a fold of
+    # the halves is enough for a bucket index and a 32-bit tag.
+    cdef uint32_t r = <uint32_t>(h ^ (h >> 32))
     return r if r != 0 else 1
 
 
@@ -135,37 +138,92 @@ cdef inline uint32_t _hash_words(const uint64_t *w, uint32_t n) noexcept nogil:
 # Per-mask flow tables
 # ---------------------------------------------------------------------------
 
+# A mask's table is an array of buckets of _BUCKET slots: 32-bit hashes (0 =
+# empty) and, in a parallel array, flow pointers. A flow lives in its home
+# bucket (hash & bucket mask) or, when that is full, in the first bucket after
+# it with room; every bucket it passes counts it in its overflow counter, so a
+# lookup stops at the first bucket whose counter is 0. A probe that misses
+# compares one bucket's eight hashes at once (the compiler vectorises it) and
+# takes no data-dependent branch: at a load factor of at most 3/4 overflow is
+# rare. The counters sit after the hashes, one uint32 per bucket.
+
+cdef extern from * nogil:
+    """
+    /* Bit k set when slot k of an 8-slot bucket holds tag 'sh'. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline unsigned ovsnet_bucket_matches(const uint32_t *hb, uint32_t sh)
+    {
+        __m128i k = _mm_set1_epi32((int) sh);
+        __m128i lo = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *) hb), k);
+        __m128i hi = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *) (hb + 4)), k);
+        return (unsigned) _mm_movemask_ps(_mm_castsi128_ps(lo))
+               | ((unsigned) _mm_movemask_ps(_mm_castsi128_ps(hi)) << 4);
+    }
+    #else
+    static inline unsigned ovsnet_bucket_matches(const uint32_t *hb, uint32_t sh)
+    {
+        unsigned bits = 0;
+        for (int k = 0; k < 8; k++) {
+            bits |= (unsigned) (hb[k] == sh) << k;
+        }
+        return bits;
+    }
+    #endif
+    """
+    uint32_t _bucket_matches "ovsnet_bucket_matches"(const uint32_t *hb, uint32_t sh)
+
+
 cdef inline mf_flow *_masked_lookup(const mf_mask *m, const uint64_t *kw) noexcept nogil:
     """masked_flow_lookup: AND, hash, probe, compare."""
-    cdef uint64_t mk[FLOW_KEY_WORDS]
-    cdef uint32_t n = m.n_words, j, i, sh, cm = m.cap_mask
+    cdef uint32_t n = m.n_words, j, k, sh, bits
+    cdef uint32_t nbm = (m.cap_mask + 1) // _BUCKET - 1
+    cdef const uint32_t *ovf = m.hashes + m.cap_mask + 1
     cdef uint64_t h = n, w, diff
     cdef const uint64_t *fk
     cdef mf_flow *f
+    cdef uint32_t b
     for j in range(n):
-        w = kw[m.idx[j]] & m.bits[j]
-        mk[j] = w
-        h = _hmix(h, w)
+        h = _hmix(h, kw[m.idx[j]] & m.bits[j])
     sh = _hfinish(h)
-    i = sh & cm
+    b = sh & nbm
     while True:
-        if m.hashes[i] == sh:
-            f = m.slots[i]
+        bits = _bucket_matches(m.hashes + b * _BUCKET, sh)
+        while bits:
+            k = _ctz(bits)
+            bits &= bits - 1
+            f = m.slots[b * _BUCKET + k]
             fk = mf_flow_key(f)
             diff = 0
             for j in range(n):
-                diff |= fk[j] ^ mk[j]
+                diff |= fk[j] ^ (kw[m.idx[j]] & m.bits[j])
             if diff == 0:
                 return f
-        elif m.hashes[i] == 0:
+        if ovf[b] == 0:
             return NULL
-        i = (i + 1) & cm
+        b = (b + 1) & nbm
+
+
+cdef void _bucket_put(uint32_t *hashes, mf_flow **slots, uint32_t nbm, uint32_t sh,
+                      mf_flow *f) noexcept nogil:
+    """Store f in its home bucket or the first later one with room."""
+    cdef uint32_t *ovf = hashes + (nbm + 1) * _BUCKET
+    cdef uint32_t b = sh & nbm, k
+    while True:
+        for k in range(_BUCKET):
+            if hashes[b * _BUCKET + k] == 0:
+                hashes[b * _BUCKET + k] = sh
+                slots[b * _BUCKET + k] = f
+                return
+        ovf[b] += 1
+        b = (b + 1) & nbm
 
 
 cdef int _mask_table_resize(mf_table *t, mf_mask *m, uint32_t n_slots) noexcept nogil:
-    cdef uint32_t *hashes = <uint32_t *>_zalloc(t, n_slots * sizeof(uint32_t))
+    cdef uint32_t nb = n_slots // _BUCKET
+    cdef uint32_t *hashes = <uint32_t *>_zalloc(t, (n_slots + nb) * sizeof(uint32_t))
     cdef mf_flow **slots = <mf_flow **>_zalloc(t, n_slots * sizeof(mf_flow *))
-    cdef uint32_t i, j, cm = n_slots - 1
+    cdef uint32_t i
     if hashes == NULL or slots == NULL:
         _free(t, hashes)
         _free(t, slots)
@@ -173,16 +231,12 @@ cdef int _mask_table_resize(mf_table *t, mf_mask *m, uint32_t n_slots) noexcept 
     if m.hashes != NULL:
         for i in range(m.cap_mask + 1):
             if m.hashes[i]:
-                j = m.hashes[i] & cm
-                while hashes[j]:
-                    j = (j + 1) & cm
-                hashes[j] = m.hashes[i]
-                slots[j] = m.slots[i]
+                _bucket_put(hashes, slots, nb - 1, m.hashes[i], m.slots[i])
         _free(t, m.hashes)
         _free(t, m.slots)
     m.hashes = hashes
     m.slots = slots
-    m.cap_mask = cm
+    m.cap_mask = n_slots - 1
     return 0
 
 
@@ -194,35 +248,24 @@ cdef inline int _mask_table_reserve(mf_table *t, mf_mask *m) noexcept nogil:
 
 
 cdef void _mask_table_add(mf_mask *m, mf_flow *f) noexcept nogil:
-    cdef uint32_t sh = _hash_words(mf_flow_key(f), m.n_words)
-    cdef uint32_t i = sh & m.cap_mask
-    while m.hashes[i]:
-        i = (i + 1) & m.cap_mask
-    m.hashes[i] = sh
-    m.slots[i] = f
+    _bucket_put(m.hashes, m.slots, (m.cap_mask + 1) // _BUCKET - 1,
+                _hash_words(mf_flow_key(f), m.n_words), f)
     m.n_live += 1
 
 
 cdef void _mask_table_del(mf_mask *m, mf_flow *f) noexcept nogil:
-    cdef uint32_t cm = m.cap_mask
-    cdef uint32_t i = _hash_words(mf_flow_key(f), m.n_words) & cm, j, home
-    while m.hashes[i] == 0 or m.slots[i] != f:
-        i = (i + 1) & cm
-    # Backward-shift deletion keeps every probe sequence unbroken.
-    j = i
+    cdef uint32_t nbm = (m.cap_mask + 1) // _BUCKET - 1
+    cdef uint32_t *ovf = m.hashes + m.cap_mask + 1
+    cdef uint32_t b = _hash_words(mf_flow_key(f), m.n_words) & nbm, k
     while True:
-        j = (j + 1) & cm
-        if m.hashes[j] == 0:
-            break
-        home = m.hashes[j] & cm
-        if ((i < j) and (i < home <= j)) or ((i > j) and (home > i or home <= j)):
-            continue
-        m.hashes[i] = m.hashes[j]
-        m.slots[i] = m.slots[j]
-        i = j
-    m.hashes[i] = 0
-    m.slots[i] = NULL
-    m.n_live -= 1
+        for k in range(_BUCKET):
+            if m.slots[b * _BUCKET + k] == f:
+                m.hashes[b * _BUCKET + k] = 0
+                m.slots[b * _BUCKET + k] = NULL
+                m.n_live -= 1
+                return
+        ovf[b] -= 1  # f had overflowed past this bucket
+        b = (b + 1) & nbm
 
 
 # ---------------------------------------------------------------------------
