@@ -49,6 +49,12 @@ from ovsnet.errors import PacketError as _PacketError
 
 cnp.import_array()
 
+cdef extern from * nogil:
+    """
+    #define _ovsnet_prefetch(p) __builtin_prefetch((p))
+    """
+    void _prefetch "_ovsnet_prefetch"(const void *p)
+
 cdef enum:
     _ETH_TYPE_IP = 0x0008     # 0x0800 as read from a be16 field on a little-endian host
     _ETH_TYPE_ARP = 0x0608
@@ -276,6 +282,10 @@ cdef class DatapathCore:
             s = idx[i] if idx != NULL else i
             k = self.keys + i
             pkt = base + s * slot
+            if i + 2 < n:
+                # The next packets' headers, while this one is looked up (as
+                # dp_netdev_input and the NIC drivers prefetch).
+                _prefetch(base + (idx[i + 2] if idx != NULL else i + 2) * slot)
             flow_key_extract_reuse(pkt, <size_t>lens[s], ports[s], k)
             h = given[s] if given != NULL else dp_flow_hash_5tuple(k, 0)
             self.hashes[i] = h
@@ -323,7 +333,7 @@ cdef class DatapathCore:
         return c
 
     def run_bursts(self, data, lengths, in_ports, order, Py_ssize_t start=0,
-                   Py_ssize_t burst=32, uint64_t now_ms=0):
+                   Py_ssize_t burst=32, uint64_t now_ms=0, rss_hashes=None):
         """Feed the packets ``data[order[start:]]`` to the datapath ``burst`` at a
         time, as a poll-mode thread feeds its rx bursts: all in one C loop.
 
@@ -331,12 +341,15 @@ cdef class DatapathCore:
         "transmitted"). Stops after the first burst that needs the slow path
         (misses, ``userspace`` or ``recirc`` records) and leaves that burst's
         records in place for the caller (:meth:`misses` gives the misses'
-        slots in ``data``). Returns ``(next_start, outputs, stopped)``.
+        slots in ``data``). ``rss_hashes`` (uint32 per slot) are the hashes a
+        NIC computes in hardware, used instead of computing the 5-tuple hash.
+        Returns ``(next_start, outputs, stopped)``.
         """
         cdef cnp.ndarray d = _check("data", data, b'u', 1, 2, "uint8")
         cdef cnp.ndarray ls = _check("lengths", lengths, b'i', 4, 1, "int32")
         cdef cnp.ndarray ps = _check("in_ports", in_ports, b'u', 4, 1, "uint32")
         cdef cnp.ndarray od = _check("order", order, b'u', 4, 1, "uint32")
+        cdef cnp.ndarray rh = None
         cdef Py_ssize_t slots = cnp.PyArray_DIM(d, 0)
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
         cdef Py_ssize_t total = cnp.PyArray_DIM(od, 0)
@@ -345,6 +358,10 @@ cdef class DatapathCore:
         cdef const uint32_t *idx = <const uint32_t *>cnp.PyArray_DATA(od)
         if cnp.PyArray_DIM(ls, 0) < slots or cnp.PyArray_DIM(ps, 0) < slots:
             raise _PacketError(f"data has {slots} slots but lengths/in_ports are shorter")
+        if rss_hashes is not None:
+            rh = _check("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
+            if cnp.PyArray_DIM(rh, 0) < slots:
+                raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {slots} slots")
         if burst < 1 or not 0 <= start <= total:
             raise _PacketError(f"burst={burst} start={start}: burst must be >= 1, start in 0..{total}")
         for i in range(slots):
@@ -358,6 +375,7 @@ cdef class DatapathCore:
         cdef mf_table *tbl = self.table.c
         cdef const uint8_t *base = <const uint8_t *>cnp.PyArray_DATA(d)
         cdef const uint32_t *ports = <const uint32_t *>cnp.PyArray_DATA(ps)
+        cdef const uint32_t *given = <const uint32_t *>cnp.PyArray_DATA(rh) if rh is not None else NULL
         cdef uint64_t outputs = 0
         cdef int rc = 0
         cdef bint stopped = False
@@ -368,7 +386,7 @@ cdef class DatapathCore:
                 self._reset_ctx()
                 mf_quiesce(tbl)
                 self.recirc_scan = 0
-                rc = self._run(tbl, emc, base, slot, lens, ports, NULL, idx + pos, m, now_ms)
+                rc = self._run(tbl, emc, base, slot, lens, ports, given, idx + pos, m, now_ms)
                 pos += m
                 if rc < 0:
                     break

@@ -327,7 +327,8 @@ class _ReferenceCore:
     def misses(self) -> list[tuple[int, bytes, int]]:
         return list(self._misses)
 
-    def run_bursts(self, data, lengths, in_ports, order, start=0, burst=32, now_ms=0):
+    def run_bursts(self, data, lengths, in_ports, order, start=0, burst=32, now_ms=0,
+                   rss_hashes=None):
         order = _fk._check_array("order", order, "u", 4, 1)
         total = order.shape[0]
         if burst < 1 or not 0 <= start <= total:
@@ -339,7 +340,8 @@ class _ReferenceCore:
         while pos < total:
             sel = order[pos : pos + burst]
             pos += len(sel)
-            self.process(data[sel], lengths[sel], in_ports[sel], -1, now_ms)
+            rss = None if rss_hashes is None else np.ascontiguousarray(rss_hashes[sel])
+            self.process(data[sel], lengths[sel], in_ports[sel], -1, now_ms, rss)
             self._misses = [(int(sel[i]), key, h) for i, key, h in self._misses]
             if self._misses or any(rec[0] != "output" for rec in self._records):
                 return pos, outputs, True
@@ -650,11 +652,14 @@ class Datapath:
             return result
 
     def run_bursts(self, data: np.ndarray, lengths: np.ndarray, in_ports: np.ndarray,
-                   order: np.ndarray, *, burst: int = 32) -> tuple[int, int]:
+                   order: np.ndarray, *, burst: int = 32,
+                   rss_hashes: np.ndarray | None = None) -> tuple[int, int]:
         """Feed ``data[order]`` through the datapath ``burst`` packets at a time,
         as a poll-mode thread feeds rx bursts, counting outputs instead of
         returning them; misses go to the handler between bursts.
 
+        ``rss_hashes`` (uint32 per slot of ``data``) stand for the hash a NIC
+        computes in hardware and the kernel takes from ``skb->hash``.
         Returns ``(packets, outputs)``. This is the loop ``ovsnet bench
         datapath`` measures.
         """
@@ -664,7 +669,8 @@ class Datapath:
             total = len(order)
             pos = outputs = 0
             while pos < total:
-                pos, out, stopped = core.run_bursts(data, lengths, in_ports, order, pos, burst, now)
+                pos, out, stopped = core.run_bursts(data, lengths, in_ports, order, pos, burst,
+                                                    now, rss_hashes)
                 outputs += out
                 if stopped:
                     result = BatchResult()
