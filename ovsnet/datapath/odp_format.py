@@ -696,7 +696,7 @@ ACTION_LEN: dict[int, int | None] = {
     ActionAttr.OUTPUT: 4, ActionAttr.LB_OUTPUT: 4, ActionAttr.TRUNC: 4,
     ActionAttr.TUNNEL_PUSH: None, ActionAttr.TUNNEL_POP: 4, ActionAttr.METER: 4,
     ActionAttr.USERSPACE: None, ActionAttr.PUSH_VLAN: 4, ActionAttr.POP_VLAN: 0,
-    ActionAttr.PUSH_MPLS: 6, ActionAttr.POP_MPLS: 2, ActionAttr.RECIRC: 4,
+    ActionAttr.PUSH_MPLS: 8, ActionAttr.POP_MPLS: 2, ActionAttr.RECIRC: 4,
     ActionAttr.HASH: 8, ActionAttr.SET: None, ActionAttr.SET_MASKED: None,
     ActionAttr.SAMPLE: None, ActionAttr.CT: None, ActionAttr.CT_CLEAR: 0,
     ActionAttr.PUSH_ETH: 12, ActionAttr.POP_ETH: 0, ActionAttr.CLONE: None,

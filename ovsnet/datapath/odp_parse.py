@@ -590,8 +590,28 @@ def parse_key(text: str, ports: Mapping[str, int] | None = None) -> tuple[bytes,
 # ---------------------------------------------------------------------------
 
 
+def _take_drop(sc: Scanner, end: str | None) -> bool:
+    """A whole action list written ``drop`` (what ``format_odp_actions`` prints for none).
+
+    Consumes ``drop`` when it is followed by ``end`` (``)`` inside a nested
+    list; None: the end of the text, at the top) so that every list OVS prints
+    reads back, e.g. ``clone(drop)``; OVS's own parser accepts ``drop`` only
+    for a whole flow's actions and inside ``check_pkt_len``.
+    """
+    m = re.compile(r"drop[ \t\r\n]*", re.IGNORECASE).match(sc.s, sc.pos)
+    if not m:
+        return False
+    if m.end() != len(sc.s) if end is None else not sc.s.startswith(end, m.end()):
+        return False
+    sc.pos = m.end()
+    return True
+
+
 def _parse_action_list(sc: Scanner, ctx: _Ctx, out: list[bytes]) -> None:
-    """``parse_action_list``: actions up to (not including) a ``)``."""
+    """``parse_action_list``: actions up to (not including) a ``)``; ``drop`` is none."""
+    sc.skip_delims()
+    if _take_drop(sc, ")"):
+        return
     while True:
         sc.skip_delims()
         if sc.at(")"):
@@ -725,16 +745,10 @@ def _parse_action__(sc: Scanner, ctx: _Ctx, out: list[bytes]) -> None:
         size = sc.integer(16, "size")
         sc.expect(",gt(")
         gt: list[bytes] = []
-        if sc.s[sc.pos:sc.pos + 4].lower() == "drop":
-            sc.pos += 4
-        else:
-            _parse_action_list(sc, ctx, gt)
+        _parse_action_list(sc, ctx, gt)
         sc.expect("),le(")
         le: list[bytes] = []
-        if sc.s[sc.pos:sc.pos + 4].lower() == "drop":
-            sc.pos += 4
-        else:
-            _parse_action_list(sc, ctx, le)
+        _parse_action_list(sc, ctx, le)
         sc.expect("))", "'))' closing check_pkt_len(...)")
         out.append(nla(ActionAttr.CHECK_PKT_LEN,
                        nla(CheckPktLenAttr.PKT_LEN, struct.pack("=H", size))
@@ -758,9 +772,11 @@ def _parse_action__(sc: Scanner, ctx: _Ctx, out: list[bytes]) -> None:
             sc.pos = m_.end()
             sc.expect(")")
             lse = ((label << 12) | (tc << 9) | (ttl << 0) | (bos << 8)) & 0xFFFFFFFF
-            payload = struct.pack("!IH", lse, int(m_.group(0), 16))
-            if attr == ActionAttr.ADD_MPLS:
-                payload += b"\0\0"  # tun_flags
+            # struct ovs_action_push_mpls {__be32 lse; __be16 ethertype;} is
+            # padded to 8 bytes by the be32's alignment, and the kernel's
+            # action_lens[] wants exactly sizeof(); struct ovs_action_add_mpls
+            # fills the same two bytes with tun_flags (0 here, as OVS parses).
+            payload = struct.pack("!IHxx", lse, int(m_.group(0), 16))
             out.append(nla(attr, payload))
             return
     if sc.take("pop_mpls(eth_type="):
@@ -781,6 +797,11 @@ def _parse_action__(sc: Scanner, ctx: _Ctx, out: list[bytes]) -> None:
         return
     word = sc.word()
     valid = ", ".join(ACTION_NAMES)
+    if word.lower() == "drop":
+        # The kernel's OVS_ACTION_ATTR_DROP ends the list; OVS prints it (and
+        # an empty list) as a lone "drop", never next to other actions.
+        raise sc.error("'drop' stands alone for an empty action list "
+                       "(write 'drop' by itself, or leave it out)", start)
     if word:
         raise sc.error(f"unknown action {word!r} (valid: a port number"
                        f"{' or name' if ctx.ports else ''}, {valid})", start)
@@ -818,9 +839,10 @@ def parse_actions(text: str, ports: Mapping[str, int] | None = None) -> bytes:
     ``drop`` (alone) gives the empty list: the kernel datapath has no
     explicit drop action, an empty list drops.
     """
-    if text.strip().lower() == "drop":
-        return b""
     sc = Scanner(text, "actions")
+    sc.skip_delims()
+    if _take_drop(sc, None):
+        return b""
     ctx = _Ctx(ports)
     out: list[bytes] = []
     while True:

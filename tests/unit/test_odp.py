@@ -77,6 +77,40 @@ def test_drop_and_empty():
     assert odp.format_actions(nla(ActionAttr.DROP, bytes(4))) == "drop"
 
 
+@pytest.mark.parametrize("text", ["drop", " DROP\n", "clone(drop)", "clone( drop )",
+                                  "sample(sample=50.0%,actions(drop))",
+                                  "check_pkt_len(size=64,gt(drop),le(drop))", "1,clone(drop),2"])
+def test_drop_is_the_empty_list_wherever_a_list_goes(text):
+    acts = odp.parse_actions(text)
+    # what OVS prints for each empty list reads back to the same bytes
+    assert odp.parse_actions(odp.format_actions(acts)) == acts
+    assert "drop" in odp.format_actions(acts)
+
+
+@pytest.mark.parametrize(("text", "column"), [("drop,1", 1), ("1,drop", 3), ("clone(drop,1)", 7),
+                                              ("drop()", 1)])
+def test_drop_next_to_other_actions_is_refused(text, column):
+    with pytest.raises(DatapathError, match=f"column {column}: 'drop' stands alone"):
+        odp.parse_actions(text)
+
+
+@pytest.mark.parametrize(("name", "attr"), [("push_mpls", ActionAttr.PUSH_MPLS),
+                                            ("add_mpls", ActionAttr.ADD_MPLS)])
+def test_mpls_push_payload_is_the_padded_kernel_struct(name, attr):
+    text = f"{name}(label=100,tc=3,ttl=64,bos=1,eth_type=0x8848)"
+    (t, p), = [(t, bytes(p)) for t, p in iter_nla(odp.parse_actions(text))]
+    # struct ovs_action_push_mpls {__be32 mpls_lse; __be16 mpls_ethertype;}:
+    # sizeof == 8 (padding after the be16); add_mpls puts tun_flags there
+    assert t == attr and len(p) == 8
+    assert p == struct.pack("!IH", 100 << 12 | 3 << 9 | 1 << 8 | 64, 0x8848) + bytes(2)
+    assert odp.format_actions(nla(t, p)) == text
+
+
+def test_push_mpls_of_the_wrong_size_prints_as_bad_length():
+    short = nla(ActionAttr.PUSH_MPLS, struct.pack("!IH", 1 << 12 | 64, 0x8847))
+    assert odp.format_actions(short).startswith("bad length 6, expected 8 for: action9(")
+
+
 def test_ports_by_name():
     ports = {1: "p1", 2: "p2"}
     acts = odp.parse_actions("p1,clone(p2)", ports)
