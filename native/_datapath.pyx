@@ -10,6 +10,11 @@ exact-match cache fronts the megaflow table: one call runs a whole batch of
 packets through extraction, lookup and actions without the GIL, and leaves
 the misses for the caller to hand up once per batch.
 
+Packets received on a tunnel vport carry metadata: ``md`` gives each packet
+of a batch (or the whole batch) a metadata key, whose tunnel fields, conntrack
+state and marks ``flow_key_extract_md`` copies before it parses the packet, as
+``ovs_flow_key_extract`` copies the skb's ``ip_tunnel_info``.
+
 Recirculation, upcall replies and ``OVS_PACKET_CMD_EXECUTE`` go through
 :meth:`DatapathCore.execute` and :meth:`DatapathCore.recirculate`; both append
 to the same action context, so the records of one batch (outputs, userspace
@@ -130,6 +135,29 @@ cdef cnp.ndarray _check(str name, object arr, char kind, int itemsize, int ndim,
     return a
 
 
+cdef const flow_key *_check_md(object md, Py_ssize_t rows, str what,
+                               Py_ssize_t *stride) except? NULL:
+    # The checks and messages of _check_md in ovsnet/datapath/datapath.py.
+    cdef cnp.ndarray a
+    if not isinstance(md, cnp.ndarray):
+        raise _PacketError(f"md must be a numpy array of dtype uint64, got {type(md).__name__}")
+    a = <cnp.ndarray>md
+    if a.descr.kind != b'u' or a.descr.itemsize != 8 or not cnp.PyArray_ISNOTSWAPPED(a):
+        raise _PacketError(f"md has dtype {a.dtype}: must be uint64")
+    if cnp.PyArray_NDIM(a) not in (1, 2):
+        raise _PacketError(f"md has {cnp.PyArray_NDIM(a)} dimension(s): must have 1 (one "
+                           f"metadata key for every packet) or 2 (a key per {what})")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise _PacketError("md must be C-contiguous")
+    if cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1) != FLOW_KEY_WORDS:
+        raise _PacketError(f"md has shape {tuple(md.shape)}: a metadata key is {FLOW_KEY_WORDS} "
+                           f"uint64 words")
+    if cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_DIM(a, 0) < rows:
+        raise _PacketError(f"md has {cnp.PyArray_DIM(a, 0)} rows for {rows} {what}s")
+    stride[0] = 1 if cnp.PyArray_NDIM(a) == 2 else 0
+    return <const flow_key *>cnp.PyArray_DATA(a)
+
+
 cdef class DatapathCore:
     """The per-datapath state of the fast path: lookup structures, counters,
     the action context that collects a batch's results, and key scratch space.
@@ -149,6 +177,9 @@ cdef class DatapathCore:
     cdef Py_ssize_t capacity
     cdef uint32_t n_misses
     cdef uint32_t recirc_scan
+    # keys[] Geneve option areas hold metadata of an md batch (the plain
+    # extraction leaves that area alone, so it is cleared before the next one)
+    cdef bint opts_dirty
     # counters of ovs_dp_stats / dpif-netdev's pmd stats
     cdef readonly uint64_t n_hit
     cdef readonly uint64_t n_missed
@@ -214,14 +245,23 @@ cdef class DatapathCore:
         self.capacity = n
         return 0
 
+    cdef void _clear_opts(self, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            memset(self.keys[i].tun_opts, 0, sizeof(self.keys[i].tun_opts))
+
     def process(self, data, lengths, in_ports, Py_ssize_t n=-1, uint64_t now_ms=0,
-                rss_hashes=None):
+                rss_hashes=None, md=None):
         """Run packets ``0..n-1`` of a batch through the datapath.
 
         ``data`` is a C-contiguous (slots, slot_size) uint8 array, ``lengths``
         int32 and ``in_ports`` uint32 arrays with at least ``n`` entries
         (``n = len(lengths)`` by default), ``rss_hashes`` optional uint32
         hashes as a NIC would supply (else the 5-tuple hash is computed).
+        ``md`` optional metadata keys: a C-contiguous uint64 array of shape
+        (KEY_WORDS,) for every packet or (>= n, KEY_WORDS) with a row per
+        packet; the key of a packet is its row's metadata (everything outside
+        the packet fields) with ``in_port`` from ``in_ports``.
         Everything is checked before the C loop runs. Returns the number of
         misses; their indices, keys and hashes stay available (:meth:`misses`)
         until the next call, and so do the action records.
@@ -232,6 +272,8 @@ cdef class DatapathCore:
         cdef cnp.ndarray rh = None
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
         cdef Py_ssize_t i, bad = -1
+        cdef const flow_key *mdp = NULL
+        cdef Py_ssize_t md_stride = 0
         if n < 0:
             n = cnp.PyArray_DIM(ls, 0)
         if n > cnp.PyArray_DIM(ls, 0) or n > cnp.PyArray_DIM(ps, 0) or n > cnp.PyArray_DIM(d, 0):
@@ -243,6 +285,8 @@ cdef class DatapathCore:
             rh = _check("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
             if cnp.PyArray_DIM(rh, 0) < n:
                 raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {n} packets")
+        if md is not None:
+            mdp = _check_md(md, n, "packet", &md_stride)
         cdef const int32_t *lens = <const int32_t *>cnp.PyArray_DATA(ls)
         for i in range(n):
             if lens[i] < 0 or lens[i] > slot:
@@ -264,15 +308,26 @@ cdef class DatapathCore:
         cdef mf_table *tbl = self.table.c
         cdef int rc = 0
         with nogil:
-            rc = self._run(tbl, emc, base, slot, lens, ports, given, NULL, n, now_ms)
+            self._prepare_keys(mdp)
+            rc = self._run(tbl, emc, base, slot, lens, ports, given, mdp, md_stride, NULL, n,
+                           now_ms)
         if rc < 0:
             raise MemoryError("datapath: out of memory while executing actions")
         return self.n_misses
 
+    cdef void _prepare_keys(self, const flow_key *md) noexcept nogil:
+        if md != NULL:
+            self.opts_dirty = True
+        elif self.opts_dirty:
+            self._clear_opts(self.capacity)
+            self.opts_dirty = False
+
     cdef int _run(self, mf_table *tbl, emc_cache *emc, const uint8_t *base, Py_ssize_t slot,
                   const int32_t *lens, const uint32_t *ports, const uint32_t *given,
-                  const uint32_t *idx, Py_ssize_t n, uint64_t now_ms) noexcept nogil:
-        # Packet i of the batch is slot idx[i] of the buffers (slot i without idx).
+                  const flow_key *md, Py_ssize_t md_stride, const uint32_t *idx, Py_ssize_t n,
+                  uint64_t now_ms) noexcept nogil:
+        # Packet i of the batch is slot idx[i] of the buffers (slot i without idx);
+        # its metadata key, if any, is md[s * md_stride].
         cdef Py_ssize_t i, s
         cdef flow_key *k
         cdef const uint8_t *pkt
@@ -286,7 +341,11 @@ cdef class DatapathCore:
                 # The next packets' headers, while this one is looked up (as
                 # dp_netdev_input and the NIC drivers prefetch).
                 _prefetch(base + (idx[i + 2] if idx != NULL else i + 2) * slot)
-            flow_key_extract_reuse(pkt, <size_t>lens[s], ports[s], k)
+            if md != NULL:
+                flow_key_extract_md(pkt, <size_t>lens[s], md + s * md_stride, k)
+                k.in_port = ports[s]
+            else:
+                flow_key_extract_reuse(pkt, <size_t>lens[s], ports[s], k)
             h = given[s] if given != NULL else dp_flow_hash_5tuple(k, 0)
             self.hashes[i] = h
             flow = NULL
@@ -333,7 +392,7 @@ cdef class DatapathCore:
         return c
 
     def run_bursts(self, data, lengths, in_ports, order, Py_ssize_t start=0,
-                   Py_ssize_t burst=32, uint64_t now_ms=0, rss_hashes=None):
+                   Py_ssize_t burst=32, uint64_t now_ms=0, rss_hashes=None, md=None):
         """Feed the packets ``data[order[start:]]`` to the datapath ``burst`` at a
         time, as a poll-mode thread feeds its rx bursts: all in one C loop.
 
@@ -342,7 +401,8 @@ cdef class DatapathCore:
         (misses, ``userspace`` or ``recirc`` records) and leaves that burst's
         records in place for the caller (:meth:`misses` gives the misses'
         slots in ``data``). ``rss_hashes`` (uint32 per slot) are the hashes a
-        NIC computes in hardware, used instead of computing the 5-tuple hash.
+        NIC computes in hardware, used instead of computing the 5-tuple hash;
+        ``md`` metadata keys as for :meth:`process`, one row per slot.
         Returns ``(next_start, outputs, stopped)``.
         """
         cdef cnp.ndarray d = _check("data", data, b'u', 1, 2, "uint8")
@@ -354,6 +414,8 @@ cdef class DatapathCore:
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
         cdef Py_ssize_t total = cnp.PyArray_DIM(od, 0)
         cdef Py_ssize_t i, pos, m
+        cdef const flow_key *mdp = NULL
+        cdef Py_ssize_t md_stride = 0
         cdef const int32_t *lens = <const int32_t *>cnp.PyArray_DATA(ls)
         cdef const uint32_t *idx = <const uint32_t *>cnp.PyArray_DATA(od)
         if cnp.PyArray_DIM(ls, 0) < slots or cnp.PyArray_DIM(ps, 0) < slots:
@@ -362,6 +424,8 @@ cdef class DatapathCore:
             rh = _check("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
             if cnp.PyArray_DIM(rh, 0) < slots:
                 raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {slots} slots")
+        if md is not None:
+            mdp = _check_md(md, slots, "slot", &md_stride)
         if burst < 1 or not 0 <= start <= total:
             raise _PacketError(f"burst={burst} start={start}: burst must be >= 1, start in 0..{total}")
         for i in range(slots):
@@ -381,12 +445,14 @@ cdef class DatapathCore:
         cdef bint stopped = False
         pos = start
         with nogil:
+            self._prepare_keys(mdp)
             while pos < total:
                 m = burst if total - pos > burst else total - pos
                 self._reset_ctx()
                 mf_quiesce(tbl)
                 self.recirc_scan = 0
-                rc = self._run(tbl, emc, base, slot, lens, ports, given, idx + pos, m, now_ms)
+                rc = self._run(tbl, emc, base, slot, lens, ports, given, mdp, md_stride, idx + pos,
+                               m, now_ms)
                 pos += m
                 if rc < 0:
                     break

@@ -21,6 +21,16 @@ What this models:
   unless the flow limit is reached, as ``should_install_flow`` refuses) and
   executes the packet (``OVS_PACKET_CMD_EXECUTE``). ``userspace()`` actions
   produce ``action`` upcalls (``OVS_PACKET_CMD_ACTION``) the same way.
+* **Vports** (``ovs_vport_receive`` and ``ovs_vport_send``, datapath.c and
+  vport.c): :meth:`Datapath.receive_frame` hands a frame to its port's
+  vport first -- a tunnel vport decapsulates it and its tunnel metadata
+  becomes part of the flow key, as ``ovs_flow_key_extract`` copies the skb's
+  ``ip_tunnel_info`` -- and with ``deliver=True`` every output goes to the
+  output port's vport, which sends it (a tunnel vport encapsulates with the
+  egress tunnel key of ``set(tunnel(...))``). An output to a port number the
+  datapath does not have is dropped, as ``do_output`` frees the skb when
+  ``ovs_vport_rcu`` finds no vport; the kernel counts that nowhere, ovsnet
+  counts it in :attr:`DatapathStats.tx_no_port`.
 * **Revalidation of idle flows**: :meth:`Datapath.expire` deletes megaflows idle
   longer than ``max_idle_ms``, as ``ovs-vswitchd``'s revalidators do with
   ``other_config:max-idle`` (default 10 s).
@@ -38,7 +48,9 @@ are numbered as :mod:`ovsnet.topology.dpports` assigns them.
 
 from __future__ import annotations
 
+import ipaddress
 import operator
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -52,8 +64,8 @@ from ovsnet.datapath import emc as _emc
 from ovsnet.datapath import flow_key as _fk
 from ovsnet.datapath import megaflow as _mf
 from ovsnet.datapath.actions import flow_hash_5tuple
-from ovsnet.datapath.flow_key import FIELD_BY_NAME, KEY_SIZE, FlowKey
-from ovsnet.datapath.packet import PacketBatch
+from ovsnet.datapath.flow_key import FIELD_BY_NAME, KEY_SIZE, KEY_WORDS, FlowKey, Tunnel
+from ovsnet.datapath.packet import DEFAULT_SLOT_SIZE, NETDEV_MAX_BURST, PacketBatch
 from ovsnet.errors import DatapathError, PacketError
 
 __all__ = [
@@ -62,11 +74,14 @@ __all__ = [
     "Datapath",
     "DatapathStats",
     "DropHandler",
+    "Output",
     "OutputHandler",
+    "Transmit",
     "Upcall",
     "UpcallReply",
     "flow_hash_5tuple",
     "mask_of",
+    "tunnel_of_key",
 ]
 
 #: datapath type -> the name OVS gives the datapath (and its local port 0)
@@ -119,6 +134,37 @@ def _field(name: str):
         raise DatapathError(
             f"unknown flow key field {name!r}; fields: {', '.join(FIELD_BY_NAME)}"
         ) from None
+
+
+def tunnel_of_key(key: Any) -> Tunnel | None:
+    """The tunnel fields of a flow key as :class:`~ovsnet.datapath.flow_key.Tunnel`.
+
+    None when the key has no tunnel destination (no tunnel metadata). This is
+    how an output's egress tunnel key (:attr:`Output.tunnel`) becomes the
+    ``ip_tunnel_info`` a tunnel vport encapsulates with.
+    """
+    raw = _key_bytes("key", key)
+    f = FIELD_BY_NAME
+
+    def get(name: str) -> bytes:
+        return raw[f[name].offset : f[name].offset + f[name].size]
+
+    def host(name: str) -> int:
+        return int.from_bytes(get(name), sys.byteorder)
+
+    dst4, dst6 = get("tun_ipv4_dst"), get("tun_ipv6_dst")
+    if dst4 == bytes(4) and dst6 == bytes(16):
+        return None
+    opts = get("tun_opts")[: host("tun_opts_len")]
+    common = dict(tun_id=int.from_bytes(get("tun_id"), "big"), tos=host("tun_tos"),
+                  ttl=host("tun_ttl"), tp_src=int.from_bytes(get("tun_tp_src"), "big"),
+                  tp_dst=int.from_bytes(get("tun_tp_dst"), "big"), flags=host("tun_flags"),
+                  geneve_opts=opts)
+    if dst4 != bytes(4):
+        return Tunnel(ipv4_src=str(ipaddress.IPv4Address(get("tun_ipv4_src"))),
+                      ipv4_dst=str(ipaddress.IPv4Address(dst4)), **common)
+    return Tunnel(ipv6_src=str(ipaddress.IPv6Address(get("tun_ipv6_src"))),
+                  ipv6_dst=str(ipaddress.IPv6Address(dst6)), **common)
 
 
 def _key_bytes(name: str, key: Any) -> bytes:
@@ -222,9 +268,25 @@ class Output(NamedTuple):
     tunnel: FlowKey | None = None
 
 
+class Transmit(NamedTuple):
+    """A frame that left the datapath through port ``port``'s vport (``deliver=True``):
+    for a tunnel vport an encapsulated wire frame (one per fragment)."""
+
+    port: int
+    frame: bytes
+
+
 @dataclass
 class BatchResult:
-    """What one call of :meth:`Datapath.process` did."""
+    """What one call of :meth:`Datapath.process` (or a ``receive_*`` method) did.
+
+    ``outputs`` are what the actions output, per port; with ``deliver=True``
+    ``transmitted`` holds what the vports sent for them, and ``tx_dropped``
+    counts outputs of which nothing left (dropped by the vport, counted in
+    its ``stats``/``drops``, or sent to a port number the datapath lacks).
+    ``rx_dropped`` counts frames the receiving vport dropped before the
+    datapath saw them (bad outer headers of a tunnel, ...).
+    """
 
     outputs: list[Output] = field(default_factory=list)
     upcalls: list[Upcall] = field(default_factory=list)
@@ -232,6 +294,9 @@ class BatchResult:
     missed: int = 0
     lost: int = 0
     installed: int = 0
+    transmitted: list[Transmit] = field(default_factory=list)
+    tx_dropped: int = 0
+    rx_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +315,9 @@ class DatapathStats:
     flow_limit_hit: int = 0
     recirculations: int = 0
     packets: int = 0
+    #: outputs to a port number without a port (delivered runs only; ovsnet's
+    #: own count: the kernel frees those packets without counting them)
+    tx_no_port: int = 0
 
     @property
     def masks_hit_per_pkt(self) -> float:
@@ -304,14 +372,23 @@ class _ReferenceCore:
         for r in result.recircs:
             self._records.append(("recirc", r.packet, r.key, r.level, r.deferred))
 
-    def process(self, data, lengths, in_ports, n=-1, now_ms=0, rss_hashes=None) -> int:
+    def process(self, data, lengths, in_ports, n=-1, now_ms=0, rss_hashes=None, md=None) -> int:
         data, lengths, in_ports, n, rss = _check_arrays(data, lengths, in_ports, n, rss_hashes)
+        if md is not None:
+            md = _check_md(md, n, "packet")
         self.reset()
         self.table.quiesce()
         for i in range(n):
             length = int(lengths[i])
             packet = data[i, :length].tobytes()
-            key = _fk._ref_extract(packet, int(in_ports[i]), None)
+            port = int(in_ports[i])
+            if md is None:
+                key = _fk._ref_extract(packet, port, None)
+            else:
+                # the row's metadata, with in_port from in_ports (as the compiled core)
+                row = md[i] if md.ndim == 2 else md
+                key = _fk._ref_extract(packet, port, row.tobytes())
+                key = port.to_bytes(4, sys.byteorder) + key[4:]
             h = int(rss[i]) if rss is not None else flow_hash_5tuple(key)
             flow = self._lookup(key, h)
             if flow is None:
@@ -328,8 +405,10 @@ class _ReferenceCore:
         return list(self._misses)
 
     def run_bursts(self, data, lengths, in_ports, order, start=0, burst=32, now_ms=0,
-                   rss_hashes=None):
+                   rss_hashes=None, md=None):
         order = _fk._check_array("order", order, "u", 4, 1)
+        if md is not None:
+            md = _check_md(md, data.shape[0], "slot")
         total = order.shape[0]
         if burst < 1 or not 0 <= start <= total:
             raise PacketError(f"burst={burst} start={start}: burst must be >= 1, start in 0..{total}")
@@ -341,7 +420,8 @@ class _ReferenceCore:
             sel = order[pos : pos + burst]
             pos += len(sel)
             rss = None if rss_hashes is None else np.ascontiguousarray(rss_hashes[sel])
-            self.process(data[sel], lengths[sel], in_ports[sel], -1, now_ms, rss)
+            rows = md if md is None or md.ndim == 1 else np.ascontiguousarray(md[sel])
+            self.process(data[sel], lengths[sel], in_ports[sel], -1, now_ms, rss, rows)
             self._misses = [(int(sel[i]), key, h) for i, key, h in self._misses]
             if self._misses or any(rec[0] != "output" for rec in self._records):
                 return pos, outputs, True
@@ -419,6 +499,35 @@ def _check_arrays(data, lengths, in_ports, n, rss_hashes):
                 f"packet {i} of the batch has length {length}: must be in 0..{slot} (the slot size)"
             )
     return data, lengths, in_ports, n, rss
+
+
+def _check_md(md, rows: int, what: str) -> np.ndarray:
+    """The checks the compiled core makes of a metadata-key array, with its messages."""
+    if not isinstance(md, np.ndarray):
+        raise PacketError(f"md must be a numpy array of dtype uint64, got {type(md).__name__}")
+    if md.dtype.kind != "u" or md.dtype.itemsize != 8 or not md.dtype.isnative:
+        raise PacketError(f"md has dtype {md.dtype}: must be uint64")
+    if md.ndim not in (1, 2):
+        raise PacketError(f"md has {md.ndim} dimension(s): must have 1 (one metadata key for "
+                          f"every packet) or 2 (a key per {what})")
+    if not md.flags.c_contiguous:
+        raise PacketError("md must be C-contiguous")
+    if md.shape[-1] != KEY_WORDS:
+        raise PacketError(f"md has shape {tuple(md.shape)}: a metadata key is {KEY_WORDS} "
+                          f"uint64 words")
+    if md.ndim == 2 and md.shape[0] < rows:
+        raise PacketError(f"md has {md.shape[0]} rows for {rows} {what}s")
+    return md
+
+
+def _md_array(md: Any) -> np.ndarray | None:
+    """``md`` as the cores take it: a FlowKey or KEY_SIZE bytes become one template."""
+    if md is None or isinstance(md, np.ndarray):
+        return md
+    if isinstance(md, (FlowKey, bytes, bytearray, memoryview)):
+        return np.frombuffer(_key_bytes("md", md), dtype=np.uint64).copy()
+    raise PacketError(f"md must be a numpy array of dtype uint64 or a FlowKey, "
+                      f"got {type(md).__name__}")
 
 
 try:
@@ -507,6 +616,7 @@ class Datapath:
         self.n_lost = 0
         self.n_upcalls = 0
         self.n_flow_limit = 0
+        self.n_tx_no_port = 0
         self.add_port(self.name, "internal", port_no=0)
 
     # -- ports ------------------------------------------------------------
@@ -603,8 +713,11 @@ class Datapath:
     # -- packets ----------------------------------------------------------
 
     def execute(self, packet: bytes, actions: bytes, *, in_port: int = 0,
-                key: Any = None) -> BatchResult:
-        """Execute ``actions`` on one packet (``OVS_PACKET_CMD_EXECUTE``)."""
+                key: Any = None, deliver: bool = False) -> BatchResult:
+        """Execute ``actions`` on one packet (``OVS_PACKET_CMD_EXECUTE``).
+
+        With ``deliver`` the outputs go to their ports' vports (see :meth:`process`).
+        """
         actions = bytes(actions)
         _actions.validate_actions(actions)
         packet = bytes(packet)
@@ -613,32 +726,126 @@ class Datapath:
             self._core.reset()
             self._core.execute(packet, raw, actions)
             result = BatchResult()
-            self._finish(result, self.clock())
+            self._finish(result, self.clock(), deliver=deliver)
             return result
 
-    def receive(self, packet: bytes, in_port: int) -> BatchResult:
-        """One packet received on ``in_port`` (``ovs_vport_receive``)."""
-        return self.process(PacketBatch.from_packets([packet], in_port))
+    def receive(self, packet: bytes, in_port: int, *, tunnel: Tunnel | None = None,
+                deliver: bool = False) -> BatchResult:
+        """One packet on ``in_port``, already past its vport, with optional tunnel metadata.
 
-    def process(self, batch: PacketBatch, *, collect: bool = True) -> BatchResult:
+        :meth:`receive_frame` is the same with the port's vport in front.
+        """
+        md = None
+        if tunnel is not None:
+            md = _fk.metadata_template(in_port, tunnel=tunnel)
+        return self.process(PacketBatch.from_packets([packet], in_port), md=md, deliver=deliver)
+
+    def receive_frame(self, port: int | str, frame: bytes, *, deliver: bool = True) -> BatchResult:
+        """A frame arriving on ``port``'s vport (``ovs_vport_receive``); see :meth:`receive_frames`."""
+        return self.receive_frames(port, [frame], deliver=deliver)
+
+    def receive_frames(self, port: int | str, frames: Iterable[bytes], *,
+                       deliver: bool = True) -> BatchResult:
+        """Frames arriving on ``port``, through its vport, processed as one batch.
+
+        The vport takes each frame first (:meth:`Vport.receive
+        <ovsnet.datapath.vport.Vport.receive>`): a tunnel vport decapsulates
+        it, and its tunnel metadata goes into the packet's flow key (the
+        ``tunnel(...)`` fields megaflows match on); frames the vport drops are
+        counted on the vport and in :attr:`BatchResult.rx_dropped`. A port
+        without a vport object passes frames on unchanged. By default the
+        outputs are delivered (``deliver=True``, see :meth:`process`).
+        """
+        with self._lock:
+            p = self.port(port)
+            received: list[tuple[bytes, Tunnel | None]] = []
+            dropped = 0
+            for frame in frames:
+                got = (bytes(frame), None) if p.vport is None else p.vport.receive(frame)
+                if got is None:
+                    dropped += 1
+                else:
+                    received.append(got)
+            result = self._process_received(p.port_no, received, deliver)
+            result.rx_dropped += dropped
+            return result
+
+    def poll(self, port: int | str, burst: int = NETDEV_MAX_BURST, *,
+             deliver: bool = True) -> BatchResult:
+        """Take up to ``burst`` frames a guest queued on a tap or vhost-user port
+        (:meth:`QueuedVport.poll <ovsnet.datapath.vport.QueuedVport.poll>`, i.e.
+        ``netdev_rxq_recv``) and process them as one batch."""
+        with self._lock:
+            p = self.port(port)
+            if not hasattr(p.vport, "poll"):
+                raise DatapathError(f"{self.name}: port {p.name!r} ({p.type}) has no guest queue "
+                                    "to poll: only tap and vhost-user vports do")
+            return self._process_received(p.port_no, p.vport.poll(burst), deliver)
+
+    def _process_received(self, port_no: int, received: list[tuple[bytes, Tunnel | None]],
+                          deliver: bool) -> BatchResult:
+        """Run packets a vport received as one batch, with their tunnel metadata as ``md``."""
+        if not received:
+            return BatchResult()
+        packets = [pkt for pkt, _ in received]
+        tunnels = [tun for _, tun in received]
+        slot = max(DEFAULT_SLOT_SIZE, max(len(pkt) for pkt in packets))
+        batch = PacketBatch.from_packets(packets, port_no, slot_size=slot)
+        md = None
+        distinct = set(tunnels)
+        if distinct != {None}:
+            templates = {t: np.frombuffer(_fk.metadata_template(port_no, tunnel=t), np.uint64)
+                         for t in distinct if t is not None}
+            if len(distinct) == 1:
+                md = templates[tunnels[0]].copy()
+            else:
+                md = np.zeros((len(packets), KEY_WORDS), dtype=np.uint64)
+                for i, t in enumerate(tunnels):
+                    if t is not None:
+                        md[i] = templates[t]
+        return self.process_arrays(batch.data, batch._lengths, batch._in_ports, len(batch),
+                                   md=md, deliver=deliver)
+
+    def process(self, batch: PacketBatch, *, collect: bool = True, md: Any = None,
+                deliver: bool = False) -> BatchResult:
         """Run a batch through extraction, lookup and actions; hand the misses up once.
 
         With ``collect=False`` the outputs are counted, not returned (for
-        benchmarks): :attr:`BatchResult.outputs` stays empty.
+        benchmarks): :attr:`BatchResult.outputs` stays empty. ``md`` gives
+        the packets metadata (tunnel fields, marks, conntrack state): a
+        FlowKey or ``KEY_SIZE`` bytes for every packet, or a uint64 array of
+        shape ``(len(batch), KEY_WORDS)`` with a key per packet; only its
+        metadata fields count, and ``in_port`` comes from the batch.
+
+        With ``deliver=True`` each output is handed to its port's vport
+        (``ovs_vport_send``), which may encapsulate it (tunnel vports, with
+        the output's egress tunnel key), queue it for a guest (tap,
+        vhost-user) or drop it (MTU, full queue, no route: counted on the
+        vport); the frames that leave are :attr:`BatchResult.transmitted`.
+        Outputs to a port number the datapath has not are dropped and
+        counted (:attr:`DatapathStats.tx_no_port`). A port without a vport
+        object transmits the packet unchanged. The default ``deliver=False``
+        returns the outputs only, touching no vport.
         """
         return self.process_arrays(batch.data, batch._lengths, batch._in_ports, len(batch),
-                                   collect=collect)
+                                   collect=collect, md=md, deliver=deliver)
 
     def process_arrays(self, data: np.ndarray, lengths: np.ndarray, in_ports: np.ndarray,
                        n: int = -1, *, rss_hashes: np.ndarray | None = None,
-                       collect: bool = True) -> BatchResult:
+                       md: Any = None, collect: bool = True, deliver: bool = False) -> BatchResult:
         """:meth:`process` on raw arrays: ``data`` (slots, slot_size) uint8,
-        ``lengths`` int32, ``in_ports`` uint32, optional NIC ``rss_hashes``."""
+        ``lengths`` int32, ``in_ports`` uint32, optional NIC ``rss_hashes``
+        and metadata keys ``md`` (uint64, ``(KEY_WORDS,)`` for all packets or
+        ``(n, KEY_WORDS)``)."""
+        if deliver and not collect:
+            raise DatapathError("deliver=True needs collect=True: only collected outputs "
+                                "can be handed to vports")
+        md = _md_array(md)
         with self._lock:
             now = self.clock()
             core = self._core
             hit0, missed0 = core.n_hit, core.n_missed
-            n_miss = core.process(data, lengths, in_ports, n, now, rss_hashes)
+            n_miss = core.process(data, lengths, in_ports, n, now, rss_hashes, md)
             result = BatchResult()
             if n_miss:
                 upcalls = []
@@ -646,23 +853,25 @@ class Datapath:
                     length = int(lengths[i])
                     upcalls.append(Upcall("miss", data[i, :length].tobytes(), FlowKey(key), h))
                 self._upcall(upcalls, result, now)
-            self._finish(result, now, collect=collect)
+            self._finish(result, now, collect=collect, deliver=deliver)
             result.hit = core.n_hit - hit0
             result.missed = core.n_missed - missed0
             return result
 
     def run_bursts(self, data: np.ndarray, lengths: np.ndarray, in_ports: np.ndarray,
                    order: np.ndarray, *, burst: int = 32,
-                   rss_hashes: np.ndarray | None = None) -> tuple[int, int]:
+                   rss_hashes: np.ndarray | None = None, md: Any = None) -> tuple[int, int]:
         """Feed ``data[order]`` through the datapath ``burst`` packets at a time,
         as a poll-mode thread feeds rx bursts, counting outputs instead of
         returning them; misses go to the handler between bursts.
 
         ``rss_hashes`` (uint32 per slot of ``data``) stand for the hash a NIC
-        computes in hardware and the kernel takes from ``skb->hash``.
+        computes in hardware and the kernel takes from ``skb->hash``; ``md``
+        metadata keys as for :meth:`process_arrays`, a row per slot of ``data``.
         Returns ``(packets, outputs)``. This is the loop ``ovsnet bench
         datapath`` measures.
         """
+        md = _md_array(md)
         with self._lock:
             now = self.clock()
             core = self._core
@@ -670,7 +879,7 @@ class Datapath:
             pos = outputs = 0
             while pos < total:
                 pos, out, stopped = core.run_bursts(data, lengths, in_ports, order, pos, burst,
-                                                    now, rss_hashes)
+                                                    now, rss_hashes, md)
                 outputs += out
                 if stopped:
                     result = BatchResult()
@@ -719,8 +928,10 @@ class Datapath:
                         pass
             self._core.execute(up.packet, up.key.raw, actions)
 
-    def _finish(self, result: BatchResult, now: int, *, collect: bool = True) -> None:
-        """Run recirculations to completion, then gather outputs and action upcalls."""
+    def _finish(self, result: BatchResult, now: int, *, collect: bool = True,
+                deliver: bool = False) -> None:
+        """Run recirculations to completion, then gather outputs and action upcalls
+        (and hand the outputs to the vports when ``deliver``)."""
         core = self._core
         passes = 0
         while core.pending_recirc:
@@ -745,11 +956,31 @@ class Datapath:
                 _, pid, packet, key, userdata = rec
                 k = FlowKey(key)
                 action_upcalls.append(Upcall("action", packet, k, flow_hash_5tuple(key), pid, userdata))
+        if deliver:
+            self._deliver(result)
         if action_upcalls:
             result.upcalls.extend(action_upcalls)
             if self.handler is not None:
                 self.n_upcalls += len(action_upcalls)
                 self.handler(action_upcalls)
+
+    def _deliver(self, result: BatchResult) -> None:
+        """``do_output`` -> ``ovs_vport_send`` for every output of ``result``, in order."""
+        for out in result.outputs:
+            port = self._ports.get(out.port)
+            if port is None:
+                # do_output: no vport behind the number, kfree_skb.
+                self.n_tx_no_port += 1
+                result.tx_dropped += 1
+                continue
+            if port.vport is None:
+                result.transmitted.append(Transmit(out.port, out.packet))
+                continue
+            egress = tunnel_of_key(out.tunnel) if out.tunnel is not None else None
+            frames = port.vport.send(out.packet, egress)
+            if not frames:
+                result.tx_dropped += 1
+            result.transmitted.extend(Transmit(out.port, frame) for frame in frames)
 
     # -- statistics -------------------------------------------------------
 
@@ -769,4 +1000,5 @@ class Datapath:
                 flow_limit_hit=self.n_flow_limit,
                 recirculations=c.n_recirc,
                 packets=c.n_packets,
+                tx_no_port=self.n_tx_no_port,
             )

@@ -4,7 +4,10 @@
 vport for every bridge's local port and every non-patch interface
 (``dpif_port_add``); tunnel interfaces of one kind share a vport.
 :func:`host_datapath` does the same from a :class:`~ovsnet.topology.model.Host`,
-with the port numbers :mod:`ovsnet.topology.dpports` assigns.
+with the port numbers :mod:`ovsnet.topology.dpports` assigns. Its tunnel
+vports accept outer frames for the host's underlay address and route outer
+packets with the ``resolver`` given (the host's route table and neighbour
+cache); without one every encapsulated send is dropped as ``no_route``.
 :func:`dpctl_show` and :func:`dump_flows` print what ``ovs-appctl dpctl/show``
 and ``ovs-appctl dpctl/dump-flows`` print.
 """
@@ -13,10 +16,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from ovsnet.datapath import odp
 from ovsnet.datapath.datapath import Datapath, UpcallHandler
-from ovsnet.datapath.vport import make_vport
+from ovsnet.datapath.tunnel import Resolver
+from ovsnet.datapath.vport import VPORT_TYPES, TunnelVport, make_vport
 from ovsnet.errors import DatapathError
 from ovsnet.topology.dpports import plan_dp_ports, vport_name
 from ovsnet.topology.model import TUNNEL_TYPES, Host
@@ -55,8 +60,15 @@ def host_datapath(
     handler: UpcallHandler | None = None,
     implementation: str | None = None,
     clock: Callable[[], int] | None = None,
+    resolver: Resolver | None = None,
 ) -> Datapath:
-    """The datapath of ``host`` with a vport per datapath port."""
+    """The datapath of ``host`` with a vport per datapath port.
+
+    Tunnel vports take their UDP port from the interfaces' ``dst_port``
+    option, accept outer frames addressed to ``host.underlay``'s IP (any
+    address when the host has no underlay) and look up outer destinations
+    with ``resolver``.
+    """
     dp_type = "netdev" if host.datapath == "netdev" else "system"
     dp = Datapath(dp_type, handler=handler, implementation=implementation, clock=clock)
     plan = plan_dp_ports(host)
@@ -64,6 +76,7 @@ def host_datapath(
         c = plan.conflicts[0]
         raise DatapathError(f"host {host.name}: port {c.port.name}: {c.message}")
     kinds: dict[str, str] = {}
+    options: dict[str, dict[str, Any]] = {}
     for bridge in host.bridges.values():
         kinds[bridge.name] = "internal"
         for port in bridge.ports.values():
@@ -77,12 +90,30 @@ def host_datapath(
                         f"datapath model (modelled: {', '.join(sorted(_VPORT_OF_IFACE))})"
                     )
                 kinds[name] = _VPORT_OF_IFACE.get(iface.type, iface.type)
+                if issubclass(VPORT_TYPES.get(kinds[name], object), TunnelVport):
+                    options[name] = _tunnel_options(host, iface.options, resolver)
     for port_no, name in plan.ports.items():
         if port_no == 0:
             continue
         kind = kinds.get(name, "netdev")
-        dp.add_port(name, kind, port_no=port_no, vport=make_vport(kind, port_no, name))
+        vport = make_vport(kind, port_no, name, **options.get(name, {}))
+        dp.add_port(name, kind, port_no=port_no, vport=vport)
     return dp
+
+
+def _tunnel_options(host: Host, iface_options: dict[str, str],
+                    resolver: Resolver | None) -> dict[str, Any]:
+    """The options of a shared tunnel vport (``vxlan_sys_4789``, ...) on ``host``."""
+    out: dict[str, Any] = {"resolver": resolver}
+    if "dst_port" in iface_options:
+        text = iface_options["dst_port"]
+        if not text.isdigit():
+            raise DatapathError(f"host {host.name}: tunnel option dst_port={text!r} is not a "
+                                "UDP port number (1..65535)")
+        out["dst_port"] = int(text)
+    if host.underlay is not None:
+        out["local_addrs"] = [str(host.underlay.ip.ip)]
+    return out
 
 
 def dpctl_show(dp: Datapath) -> str:
