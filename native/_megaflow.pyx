@@ -643,7 +643,7 @@ cdef enum:
     _B_REPLACE = 2            # no entry matched: the replacement candidate's mask first
 
 
-cdef void _batch_resolve(mf_table *t, const flow_key *keys, const uint32_t *members,
+cdef void _batch_resolve(mf_table *t, const flow_key **keys, const uint32_t *members,
                          uint32_t n_members, const uint32_t *start, const uint8_t *kind,
                          mf_mc_entry **entry, const uint32_t *hashes, mf_flow **out,
                          uint32_t *n_mask_hit) noexcept nogil:
@@ -664,7 +664,7 @@ cdef void _batch_resolve(mf_table *t, const flow_key *keys, const uint32_t *memb
         found_at[g] = _NOT_FOUND
         if start[i] < n:
             n_mask_hit[i] += 1
-            f = _masked_lookup(t.masks[start[i]], <const uint64_t *>(keys + i))
+            f = _masked_lookup(t.masks[start[i]], <const uint64_t *>keys[i])
             if f != NULL:
                 out[i] = f
                 found_at[g] = start[i]
@@ -683,7 +683,7 @@ cdef void _batch_resolve(mf_table *t, const flow_key *keys, const uint32_t *memb
                 w += 1
                 continue
             n_mask_hit[i] += 1
-            f = _masked_lookup(m, <const uint64_t *>(keys + i))
+            f = _masked_lookup(m, <const uint64_t *>keys[i])
             if f != NULL:
                 out[i] = f
                 found_at[g] = j
@@ -710,7 +710,7 @@ cdef void _batch_resolve(mf_table *t, const flow_key *keys, const uint32_t *memb
             entry[i].skb_hash = hashes[i]
 
 
-cdef void mf_lookup_batch(mf_table *t, const flow_key *keys, uint32_t n,
+cdef void mf_lookup_batch(mf_table *t, const flow_key **keys, uint32_t n,
                           const uint32_t *skb_hashes, mf_flow **out,
                           uint32_t *n_mask_hit) noexcept nogil:
     cdef uint32_t start[MF_BATCH_MAX]
@@ -956,11 +956,14 @@ cdef class MegaflowTable:
         cdef const uint32_t *hp = <const uint32_t *>cnp.PyArray_DATA(harr)
         cdef mf_flow *out[MF_BATCH_MAX]
         cdef uint32_t nmh[MF_BATCH_MAX]
+        cdef const flow_key *ptrs[MF_BATCH_MAX]
         cdef uint32_t i, m, pos = 0, total = n_keys
         result = []
         while pos < total:
             m = total - pos if total - pos < MF_BATCH_MAX else MF_BATCH_MAX
-            mf_lookup_batch(self.c, kp + pos, m, hp + pos, out, nmh)
+            for i in range(m):
+                ptrs[i] = kp + pos + i
+            mf_lookup_batch(self.c, ptrs, m, hp + pos, out, nmh)
             for i in range(m):
                 result.append((mf_flow_view(out[i]) if out[i] != NULL else None, nmh[i]))
             pos += m

@@ -133,12 +133,12 @@ cdef void mf_flow_unref(mf_flow *f) noexcept nogil
 cdef mf_flow *mf_lookup(mf_table *t, const flow_key *key, uint32_t skb_hash,
                         uint32_t *n_mask_hit) noexcept nogil
 
-# mf_lookup of keys[0..n) in that order, n <= MF_BATCH_MAX, with the same
+# mf_lookup of *keys[0..n) in that order, n <= MF_BATCH_MAX, with the same
 # results, masks probed, mask-cache and use-count effects as n calls of
 # mf_lookup; out[i] and n_mask_hit[i] per key. Probes one mask for all keys
 # that still look for a flow before the next mask, as dpcls_lookup does, and
 # resolves the keys whose mask-cache entries depend on an earlier key first.
-cdef void mf_lookup_batch(mf_table *t, const flow_key *keys, uint32_t n,
+cdef void mf_lookup_batch(mf_table *t, const flow_key **keys, uint32_t n,
                           const uint32_t *skb_hashes, mf_flow **out,
                           uint32_t *n_mask_hit) noexcept nogil
 
