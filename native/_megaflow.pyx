@@ -32,7 +32,6 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
 cimport numpy as cnp
-import numpy as np
 
 from ovsnet._flow_key cimport FLOW_KEY_SIZE, FLOW_KEY_WORDS, flow_key
 from ovsnet._packet cimport ovs_hash_2words, ovs_hash_bytes
@@ -635,153 +634,6 @@ cdef mf_flow *mf_lookup(mf_table *t, const flow_key *key, uint32_t skb_hash,
     return f
 
 
-cdef uint32_t _NOT_FOUND = <uint32_t>-1
-
-cdef enum:
-    _B_NOCACHE = 0            # skb_hash 0: masks in order, no cache entry
-    _B_CACHED = 1             # a cache entry matched: its mask first, entry updated
-    _B_REPLACE = 2            # no entry matched: the replacement candidate's mask first
-
-
-cdef void _batch_resolve(mf_table *t, const flow_key **keys, const uint32_t *members,
-                         uint32_t n_members, const uint32_t *start, const uint8_t *kind,
-                         mf_mc_entry **entry, const uint32_t *hashes, mf_flow **out,
-                         uint32_t *n_mask_hit) noexcept nogil:
-    """The lookups of a group of keys whose cache entries are independent.
-
-    Each key probes its first mask, then every other mask in order: the
-    probe sequence of _flow_lookup, but one mask at a time for all keys.
-    Cache and use-count updates are applied afterwards in key order.
-    """
-    cdef uint32_t g, i, j, n = t.n_masks, left = 0
-    cdef uint32_t found_at[MF_BATCH_MAX]
-    cdef uint32_t todo[MF_BATCH_MAX]
-    cdef uint32_t k, w
-    cdef mf_mask *m
-    cdef mf_flow *f
-    for g in range(n_members):
-        i = members[g]
-        found_at[g] = _NOT_FOUND
-        if start[i] < n:
-            n_mask_hit[i] += 1
-            f = _masked_lookup(t.masks[start[i]], <const uint64_t *>keys[i])
-            if f != NULL:
-                out[i] = f
-                found_at[g] = start[i]
-                continue
-        todo[left] = g
-        left += 1
-    j = 0
-    while left and j < n:
-        m = t.masks[j]
-        w = 0
-        for k in range(left):
-            g = todo[k]
-            i = members[g]
-            if j == start[i]:
-                todo[w] = g
-                w += 1
-                continue
-            n_mask_hit[i] += 1
-            f = _masked_lookup(m, <const uint64_t *>keys[i])
-            if f != NULL:
-                out[i] = f
-                found_at[g] = j
-            else:
-                todo[w] = g
-                w += 1
-        left = w
-        j += 1
-    for g in range(n_members):
-        i = members[g]
-        j = found_at[g]
-        if j != _NOT_FOUND:
-            t.masks[j].usage += 1
-        if kind[i] == _B_CACHED:
-            if j == _NOT_FOUND:
-                entry[i].skb_hash = 0
-            elif j == start[i]:
-                t.mask_cache_hits += 1
-            else:
-                entry[i].mask_index = j
-        elif kind[i] == _B_REPLACE and j != _NOT_FOUND:
-            if j != start[i]:
-                entry[i].mask_index = j
-            entry[i].skb_hash = hashes[i]
-
-
-cdef void mf_lookup_batch(mf_table *t, const flow_key **keys, uint32_t n,
-                          const uint32_t *skb_hashes, mf_flow **out,
-                          uint32_t *n_mask_hit) noexcept nogil:
-    cdef uint32_t start[MF_BATCH_MAX]
-    cdef uint32_t hashes[MF_BATCH_MAX]
-    cdef uint32_t members[MF_BATCH_MAX]
-    cdef uint8_t kind[MF_BATCH_MAX]
-    cdef mf_mc_entry *entry[MF_BATCH_MAX]
-    cdef uint64_t pending[4]   # bitmap of the MF_MC_ENTRIES cache entries the group will write
-    cdef uint32_t i, seg, h, sh, slot, n_members = 0
-    cdef uint32_t reads[MF_MC_SEGS]
-    cdef uint32_t n_reads
-    cdef mf_mc_entry *e
-    cdef mf_mc_entry *ce
-    cdef bint conflict
-    memset(pending, 0, sizeof(pending))
-    for i in range(n):
-        out[i] = NULL
-        n_mask_hit[i] = 0
-        sh = skb_hashes[i]
-        if sh == 0:
-            start[i] = 0
-            kind[i] = _B_NOCACHE
-            entry[i] = NULL
-            members[n_members] = i
-            n_members += 1
-            continue
-        if keys[i].recirc_id:
-            sh = ovs_hash_2words(sh, keys[i].recirc_id)
-        hashes[i] = sh
-        # The entries mf_lookup would read for this key, given the cache as
-        # the earlier keys of the group leave it: if one of them is an entry
-        # those keys will write, resolve them first and read again.
-        while True:
-            n_reads = 0
-            h = sh
-            for seg in range(MF_MC_SEGS):
-                slot = h & (MF_MC_ENTRIES - 1)
-                reads[n_reads] = slot
-                n_reads += 1
-                if t.mc[slot].skb_hash == sh:
-                    break
-                h >>= MF_MC_SHIFT
-            conflict = False
-            for seg in range(n_reads):
-                if pending[reads[seg] >> 6] & (<uint64_t>1 << (reads[seg] & 63)):
-                    conflict = True
-            if not conflict:
-                break
-            _batch_resolve(t, keys, members, n_members, start, kind, entry, hashes, out,
-                           n_mask_hit)
-            n_members = 0
-            memset(pending, 0, sizeof(pending))
-        ce = NULL
-        kind[i] = _B_REPLACE
-        for seg in range(n_reads):
-            e = &t.mc[reads[seg]]
-            if e.skb_hash == sh:
-                ce = e
-                kind[i] = _B_CACHED
-                break
-            if ce == NULL or e.skb_hash < ce.skb_hash:
-                ce = e
-        entry[i] = ce
-        start[i] = ce.mask_index
-        slot = <uint32_t>(ce - &t.mc[0])
-        pending[slot >> 6] |= <uint64_t>1 << (slot & 63)
-        members[n_members] = i
-        n_members += 1
-    _batch_resolve(t, keys, members, n_members, start, kind, entry, hashes, out, n_mask_hit)
-
-
 # ---------------------------------------------------------------------------
 # Views
 # ---------------------------------------------------------------------------
@@ -938,36 +790,6 @@ cdef class MegaflowTable:
                     hits += 1
                 probed += n_mask_hit
         return hits, probed
-
-    def lookup_batch(self, keys, skb_hashes):
-        """mf_lookup_batch over the rows of ``keys`` (as ``lookup_loop`` takes
-        them), 64 at a time: ``[(FlowView or None, n_mask_hit), ...]``. Same
-        results and side effects as calling :meth:`lookup` on each in order."""
-        cdef cnp.ndarray karr, harr
-        api = _api()
-        n_keys = len(keys)
-        order = np.arange(n_keys, dtype=np.uint32)
-        api.check_lookup_loop(keys, order, skb_hashes)
-        if skb_hashes is None:
-            skb_hashes = np.zeros(n_keys, dtype=np.uint32)
-        karr = keys
-        harr = skb_hashes
-        cdef const flow_key *kp = <const flow_key *>cnp.PyArray_DATA(karr)
-        cdef const uint32_t *hp = <const uint32_t *>cnp.PyArray_DATA(harr)
-        cdef mf_flow *out[MF_BATCH_MAX]
-        cdef uint32_t nmh[MF_BATCH_MAX]
-        cdef const flow_key *ptrs[MF_BATCH_MAX]
-        cdef uint32_t i, m, pos = 0, total = n_keys
-        result = []
-        while pos < total:
-            m = total - pos if total - pos < MF_BATCH_MAX else MF_BATCH_MAX
-            for i in range(m):
-                ptrs[i] = kp + pos + i
-            mf_lookup_batch(self.c, ptrs, m, hp + pos, out, nmh)
-            for i in range(m):
-                result.append((mf_flow_view(out[i]) if out[i] != NULL else None, nmh[i]))
-            pos += m
-        return result
 
     # -- installation and removal ----------------------------------------------
 

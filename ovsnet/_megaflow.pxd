@@ -30,7 +30,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from ovsnet._flow_key cimport FLOW_KEY_WORDS, flow_key
 
 cdef enum:
-    MF_BATCH_MAX = 64         # keys per mf_lookup_batch call
     MF_MC_ENTRIES = 256       # MC_DEFAULT_HASH_ENTRIES
     MF_MC_SHIFT = 8           # MC_HASH_SHIFT
     MF_MC_SEGS = 4            # MC_HASH_SEGS
@@ -132,15 +131,6 @@ cdef void mf_flow_unref(mf_flow *f) noexcept nogil
 # (ovs_flow_tbl_lookup_stats). Counts a use of the matching mask.
 cdef mf_flow *mf_lookup(mf_table *t, const flow_key *key, uint32_t skb_hash,
                         uint32_t *n_mask_hit) noexcept nogil
-
-# mf_lookup of *keys[0..n) in that order, n <= MF_BATCH_MAX, with the same
-# results, masks probed, mask-cache and use-count effects as n calls of
-# mf_lookup; out[i] and n_mask_hit[i] per key. Probes one mask for all keys
-# that still look for a flow before the next mask, as dpcls_lookup does, and
-# resolves the keys whose mask-cache entries depend on an earlier key first.
-cdef void mf_lookup_batch(mf_table *t, const flow_key **keys, uint32_t n,
-                          const uint32_t *skb_hashes, mf_flow **out,
-                          uint32_t *n_mask_hit) noexcept nogil
 
 # Reclaim flows removed and actions replaced since the last call.
 cdef void mf_quiesce(mf_table *t) noexcept nogil
