@@ -579,26 +579,29 @@ cdef void _unlink(mf_table *t, mf_flow *f) noexcept nogil:
 
 cdef inline mf_flow *_flow_lookup(mf_table *t, const uint64_t *kw, uint32_t *n_mask_hit,
                                   uint32_t *index, bint *cached) noexcept nogil:
-    cdef uint32_t i, idx = index[0], n = t.n_masks
+    cdef uint32_t i, idx = index[0], n = t.n_masks, probed = 0
     cdef mf_mask **masks = t.masks
     cdef mf_flow *f
     cached[0] = False
     if idx < n:
-        n_mask_hit[0] += 1
+        probed += 1
         f = _masked_lookup(masks[idx], kw)
         if f != NULL:
             masks[idx].usage += 1
             cached[0] = True
+            n_mask_hit[0] += probed
             return f
     for i in range(n):
         if i == idx:
             continue
-        n_mask_hit[0] += 1
+        probed += 1
         f = _masked_lookup(masks[i], kw)
         if f != NULL:
             masks[i].usage += 1
             index[0] = i
+            n_mask_hit[0] += probed
             return f
+    n_mask_hit[0] += probed
     return NULL
 
 

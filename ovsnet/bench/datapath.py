@@ -119,12 +119,19 @@ _W2_FIELDS = (
 )
 
 
-def w2_workload(seed: int = 2, n_masks: int = 30, n_flows: int = 800) -> Workload:
+def w2_workload(seed: int = 2, n_masks: int = 30, n_flows: int = 800,
+                every_packet_new: bool = False) -> Workload:
     """30 masks, about 800 megaflows, none overlapping.
 
     Every mask matches ``nw_tos`` exactly with a value of its own, so
     megaflows of different masks cannot overlap, plus a distinct subset of
     Ethernet addresses, IPv4 prefixes, protocol and ports.
+
+    As in W1, the pool's packets of one megaflow belong to one connection
+    (one 5-tuple; the Ethernet source and IP id vary). With
+    ``every_packet_new`` every packet of the pool is a connection of its own
+    instead (all unmasked address and port bits random): no two packets share
+    a packet hash, so the kernel's mask cache cannot help.
     """
     rng = random.Random(seed)
     subsets: list[tuple[int, ...]] = []
@@ -167,9 +174,12 @@ def w2_workload(seed: int = 2, n_masks: int = 30, n_flows: int = 800) -> Workloa
         spec = per_flow[j % len(per_flow)]
         values = dict(spec["values"])
         fixed = {_W2_FIELDS[i][0]: _W2_FIELDS[i][1] for i in spec["chosen"]}
-        # Randomise whatever the mask leaves out, keeping the matched bits.
         if "dl_src" not in fixed:
             values["dl_src"] = rng.randrange(1 << 24)
+        if not every_packet_new:
+            frames.append(_flow_frame(values, ip_id=j))
+            continue
+        # Randomise whatever the mask leaves out, keeping the matched bits.
         if "dl_dst" not in fixed:
             values["dl_dst"] = rng.randrange(1 << 24)
         for name in ("nw_src", "nw_dst"):
@@ -243,7 +253,13 @@ def run(quick: bool = False, echo: Callable[[str], None] | None = print,
     if "W1" in workloads:
         out.append(_forwarding("W1", w1_workload(), quick))
     if "W2" in workloads:
-        out.append(_forwarding("W2", w2_workload(), quick))
+        w2 = _forwarding("W2", w2_workload(), quick)
+        hard = _forwarding("W2", w2_workload(every_packet_new=True), quick)
+        w2["detail"]["every_packet_a_new_connection"] = {
+            "value": hard["value"], "reference_value": hard["reference_value"],
+            "compiled": hard["detail"]["compiled"],
+        }
+        out.append(w2)
     if "W3" in workloads:
         out.append(w3_classifier(quick))
     if "W4" in workloads:
