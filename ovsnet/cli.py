@@ -216,6 +216,7 @@ def dump_flows(topology, host_name, pcaps, handler, verbose, names, show) -> Non
     from .datapath.datapath import DropHandler, OutputHandler
     from .datapath.host import dpctl_show, host_datapath
     from .datapath.host import dump_flows as dump
+    from .datapath.packet import NETDEV_MAX_BURST
     from .datapath.pcap import read_pcap
 
     topo = _load(topology)
@@ -237,8 +238,9 @@ def dump_flows(topology, host_name, pcaps, handler, verbose, names, show) -> Non
         if not sep:
             raise UsageError(f"--pcap {spec!r}: expected PORT=FILE")
         in_port = _dp_port(dp, port, "--pcap")
-        for frame in read_pcap(path):
-            dp.receive(frame, in_port)
+        frames = read_pcap(path)
+        for k in range(0, len(frames), NETDEV_MAX_BURST):  # rx bursts, as a NIC delivers
+            dp.receive_frames(in_port, frames[k : k + NETDEV_MAX_BURST])
     if show:
         click.echo(dpctl_show(dp), nl=False)
     click.echo(dump(dp, verbose=verbose, names=names), nl=False)

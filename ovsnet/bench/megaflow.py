@@ -321,7 +321,7 @@ def w4_memory(quick: bool) -> dict[str, Any]:
     return {
         "name": "W4",
         "value": round(value, 1),
-        "unit": "bytes/megaflow",
+        "unit": "bytes per megaflow",
         "reference_value": round(ref_bytes / n_ref, 1),
         "detail": detail,
     }
