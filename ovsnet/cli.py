@@ -8,6 +8,7 @@ stderr as one readable message; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import traceback
@@ -286,6 +287,10 @@ def bench_ovsdb(as_json, out, quick) -> None:
 def bench_datapath(as_json, out, quick, workloads) -> None:
     """Datapath fast path vs the pure-Python reference: W1/W2 forwarding (Mpps),
     W3 classifier lookups (M/s), W4 bytes per megaflow."""
+    # One core runs the datapath: keep numpy's idle BLAS threads (spinning
+    # after array operations) off the other cores. Only takes effect before
+    # numpy is first imported, which is the case here.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .bench.datapath import run
 
     result = run(quick=quick, echo=None if as_json else click.echo,
