@@ -687,10 +687,40 @@ class Datapath:
             return self.table.insert(_key_bytes("key", key), _key_bytes("mask", mask), actions,
                                      ufid=ufid, now_ms=self.clock())
 
-    def flow_del(self, ufid: bytes) -> None:
-        """Delete a megaflow by UFID (``OVS_FLOW_CMD_DEL``)."""
+    def _flow_ufid(self, ufid: bytes | None, key: Any, mask: Any) -> bytes:
+        """The UFID of the flow named by ``ufid``, or by its ``key`` and ``mask``."""
+        if (ufid is None) == (key is None or mask is None):
+            raise DatapathError("name a flow by ufid, or by key and mask (not both)")
+        if ufid is not None:
+            return bytes(ufid)
+        flow = self.table.find_exact(_key_bytes("key", key), _key_bytes("mask", mask))
+        if flow is None:
+            raise _mf.FlowNotFoundError("no flow has this key and mask (ENOENT)")
+        return flow.ufid
+
+    def flow_get(self, ufid: bytes | None = None, *, key: Any = None, mask: Any = None) -> Any:
+        """One megaflow by UFID or by key and mask (``OVS_FLOW_CMD_GET``)."""
         with self._lock:
-            self.table.remove(ufid)
+            u = self._flow_ufid(ufid, key, mask)
+            flow = self.table.get(u)
+            if flow is None:
+                raise _mf.FlowNotFoundError(f"no flow has ufid {u.hex()} (ENOENT)")
+            return flow
+
+    def flow_set(self, actions: bytes, ufid: bytes | None = None, *, key: Any = None,
+                 mask: Any = None, clear_stats: bool = False) -> None:
+        """Replace a megaflow's actions (``OVS_FLOW_CMD_SET``), optionally
+        clearing its stats (``OVS_FLOW_ATTR_CLEAR``)."""
+        actions = bytes(actions)
+        _actions.validate_actions(actions)
+        with self._lock:
+            self.table.set_actions(self._flow_ufid(ufid, key, mask), actions,
+                                   clear_stats=clear_stats)
+
+    def flow_del(self, ufid: bytes | None = None, *, key: Any = None, mask: Any = None) -> None:
+        """Delete a megaflow by UFID or by key and mask (``OVS_FLOW_CMD_DEL``)."""
+        with self._lock:
+            self.table.remove(self._flow_ufid(ufid, key, mask))
 
     def flow_flush(self) -> int:
         """Delete every megaflow; returns how many there were."""

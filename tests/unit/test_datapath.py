@@ -306,3 +306,28 @@ def test_keys_in_upcalls_are_flow_keys(impl):
     (up,) = handler.calls[0]
     assert isinstance(up.key, FlowKey) and len(up.key.raw) == KEY_SIZE and up.key.in_port == 2
     assert dp.stats().lost == 1
+
+
+def test_flows_by_key_and_mask_get_set_delete(impl):
+    dp = make_dp(impl, clock=Clock(100))
+    key, m = extract(udp(), 1), mask_of("in_port", "nw_dst")
+    ufid = dp.flow_put(key, m, out(2))
+    assert dp.flow_get(key=key, mask=m).ufid == ufid
+    dp.receive(udp(), 1)
+    assert dp.flow_get(ufid).packets == 1
+    dp.flow_set(out(3), key=key, mask=m)
+    assert [o.port for o in dp.receive(udp(), 1).outputs] == [3]
+    assert dp.flow_get(ufid).packets == 2
+    dp.flow_set(out(2), ufid, clear_stats=True)
+    assert dp.flow_get(ufid).packets == 0
+    with pytest.raises(DatapathError):
+        dp.flow_set(b"\x05\x00", ufid)           # malformed actions: refused, flow unchanged
+    assert dp.flow_get(ufid).actions == out(2)
+    with pytest.raises(DatapathError, match="ENOENT"):
+        dp.flow_del(key=key, mask=mask_of("in_port"))
+    with pytest.raises(DatapathError, match="not both"):
+        dp.flow_del(ufid, key=key, mask=m)
+    dp.flow_del(key=key, mask=m)
+    assert dp.flows() == []
+    with pytest.raises(DatapathError, match="ENOENT"):
+        dp.flow_get(ufid)
