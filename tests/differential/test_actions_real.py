@@ -9,6 +9,11 @@ with ``dpctl/dump-flows`` and parsed into their netlink encoding; ovsnet
 executes them on the same packet and must produce the bytes OVS wrote to
 each port's ``tx_pcap``.
 
+Revalidators stay paused and every case purges the datapath first, so the
+one megaflow in the dump is the one this packet installed; ``receive`` returns
+once OVS has processed the packet (see tests/differential/ovs_sandbox.py).
+Each case runs in OVS once; both implementations are compared with it.
+
 OVS here is dpif-netdev, the userspace datapath, which ovsnet does not
 model: the agreement checked is on the cases where it and the kernel module
 do the same thing (everything below). Where they differ (the kernel keeps the
@@ -21,7 +26,6 @@ Without the binaries the tests skip, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 from scapy.contrib.mpls import MPLS
@@ -33,8 +37,7 @@ from scapy.layers.sctp import SCTP
 from ovsnet.datapath import actions as A
 from ovsnet.datapath import flow_key as FK
 from ovsnet.datapath.pcap import read_pcap
-from ovsnet.ovsdb.backends import find_binary
-from tests.conftest import require_real_ovs
+from tests.differential.ovs_sandbox import OvsSandbox
 
 odp = pytest.importorskip("ovsnet.datapath.odp")
 
@@ -98,95 +101,76 @@ CASES = {
 SEND_NOTHING = {"drop", "check_pkt_len_drop_branch"}
 
 
-class Sandbox:
-    """A private ovsdb-server + ovs-vswitchd (dummy datapath), as ovs-sandbox-lite.sh starts them."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.env = {**os.environ, **{k: root for k in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR",
-                                                       "OVS_SYSCONFDIR", "OVS_PKGDATADIR")}}
-        self.started: list[str] = []
-
-    def run(self, *argv: str) -> str:
-        proc = subprocess.run([find_binary(argv[0]) or argv[0], *argv[1:]], env=self.env,
-                              capture_output=True, text=True, timeout=60)
-        if proc.returncode:
-            raise AssertionError(f"{' '.join(argv)} failed: {proc.stderr}")
-        return proc.stdout
-
-    def start(self) -> None:
-        db = os.path.join(self.root, "conf.db")
-        self.run("ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema")
-        self.run("ovsdb-server", "--detach", "--no-chdir", "--pidfile", "--log-file",
-                 f"--remote=punix:{self.root}/db.sock", db)
-        self.started.append("ovsdb-server")
-        self.run("ovs-vsctl", "--no-wait", "init")
-        self.run("ovs-vswitchd", "--enable-dummy", "--disable-system", "--disable-system-route",
-                 "--detach", "--no-chdir", "--pidfile", "--log-file")
-        self.started.append("ovs-vswitchd")
-        args = ["ovs-vsctl", "add-br", "br0", "--", "set", "bridge", "br0", "datapath-type=dummy",
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    sb = OvsSandbox(str(tmp_path_factory.mktemp("ovs")))
+    try:
+        sb.start()
+        args = ["add-br", "br0", "--", "set", "bridge", "br0", "datapath-type=dummy",
                 "fail-mode=secure", "protocols=OpenFlow10,OpenFlow13"]
         for n in PORTS:
             args += ["--", "add-port", "br0", f"p{n}", "--", "set", "Interface", f"p{n}", "type=dummy",
-                     f"ofport_request={n}", f"options:tx_pcap={self.pcap(n)}"]
-        self.run(*args)
-
-    def pcap(self, n: int) -> str:
-        return os.path.join(self.root, f"p{n}-tx.pcap")
-
-    def stop(self) -> None:
-        for daemon in reversed(self.started):
-            args = ["exit", "--cleanup"] if daemon == "ovs-vswitchd" else ["exit"]
-            subprocess.run([find_binary("ovs-appctl"), "-t", daemon, *args], env=self.env,
-                           capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    require_real_ovs()
-    if find_binary("ovs-vswitchd") is None:
-        pytest.skip("ovs-vswitchd not found (apt-get install openvswitch-switch)")
-    sb = Sandbox(str(tmp_path_factory.mktemp("ovs")))
-    try:
-        sb.start()
+                     f"ofport_request={n}", f"options:tx_pcap={_pcap(sb, n)}"]
+        sb.vsctl(*args)
+        # With the revalidators parked, the datapath flows are exactly those
+        # the test's own packets install: none is deleted, modified or left
+        # behind from the previous case by a revalidator running concurrently.
+        sb.pause_revalidators()
         yield sb
     finally:
         sb.stop()
 
 
-def _sent(sb: Sandbox) -> dict[int, list[bytes]]:
-    return {n: read_pcap(sb.pcap(n)) if os.path.exists(sb.pcap(n)) else [] for n in PORTS}
+def _pcap(sb: OvsSandbox, n: int) -> str:
+    return os.path.join(sb.root, f"p{n}-tx.pcap")
+
+
+def _sent(sb: OvsSandbox) -> dict[int, list[bytes]]:
+    return {n: read_pcap(_pcap(sb, n)) if os.path.exists(_pcap(sb, n)) else [] for n in PORTS}
+
+
+@pytest.fixture(scope="module")
+def ovs_results(sandbox):
+    """case -> (datapath actions text, frames OVS sent per port); each case runs in OVS once."""
+    results: dict[str, tuple[str, dict[int, list[bytes]]]] = {}
+
+    def get(case: str) -> tuple[str, dict[int, list[bytes]]]:
+        if case not in results:
+            results[case] = _run_in_ovs(sandbox, *CASES[case])
+        return results[case]
+    return get
+
+
+def _run_in_ovs(sb: OvsSandbox, flows: list[str], packet) -> tuple[str, dict[int, list[bytes]]]:
+    sb.ofctl("del-flows", "br0")
+    for i, flow in enumerate(flows):
+        # push_vlan needs OpenFlow 1.1+; mod_nw_src and friends exist only in 1.0
+        proto = ["-O", "OpenFlow13"] if "push_vlan:" in flow else []
+        sb.ofctl(*proto, "add-flow", "br0", flow if i else f"in_port=1,{flow}")
+    # No datapath flow of the previous case may catch the packet.
+    sb.purge_datapath()
+    assert "actions:" not in sb.appctl("dpctl/dump-flows")
+    before = _sent(sb)
+    sb.receive("p1", bytes(packet))
+    after = _sent(sb)
+    dump = [line for line in sb.appctl("dpctl/dump-flows").splitlines() if "actions:" in line]
+    assert len(dump) == 1, dump
+    return dump[0].split("actions:", 1)[1].strip(), {n: after[n][len(before[n]):] for n in PORTS}
 
 
 @pytest.mark.real_ovs
 @pytest.mark.parametrize(("case", "flows", "packet"), [(name, *c) for name, c in CASES.items()],
                          ids=list(CASES))
 @pytest.mark.parametrize("impl_name", ["python", "cython"])
-def test_same_bytes_as_ovs(sandbox, case, flows, packet, impl_name):
+def test_same_bytes_as_ovs(ovs_results, case, flows, packet, impl_name):
     impl = A.reference if impl_name == "python" else A.native
     if impl is None:
         pytest.skip("ovsnet._actions is not built")
     packet = bytes(packet)
-    sb = sandbox
-    sb.run("ovs-ofctl", "del-flows", "br0")
-    for i, flow in enumerate(flows):
-        # push_vlan needs OpenFlow 1.1+; mod_nw_src and friends exist only in 1.0
-        proto = ["-O", "OpenFlow13"] if "push_vlan:" in flow else []
-        sb.run("ovs-ofctl", *proto, "add-flow", "br0", flow if i else f"in_port=1,{flow}")
-    # Let the revalidators finish with the old table before the packet arrives,
-    # or one of them may delete the new datapath flow under our feet.
-    sb.run("ovs-appctl", "revalidator/purge")
-    sb.run("ovs-appctl", "revalidator/wait")
-    before = _sent(sb)
-    sb.run("ovs-appctl", "netdev-dummy/receive", "p1", packet.hex())
-    after = _sent(sb)
-    dump = [line for line in sb.run("ovs-appctl", "dpctl/dump-flows").splitlines() if "actions:" in line]
-    assert len(dump) == 1, dump
-    text = dump[0].split("actions:", 1)[1].strip()
+    text, theirs = ovs_results(case)
     actions = odp.parse_actions(text)
     res = impl.execute(packet, FK.extract(packet, 1), actions)
     ours = {n: [o.packet for o in res.outputs if o.port == n] for n in PORTS}
-    theirs = {n: after[n][len(before[n]):] for n in PORTS}
     assert ours == theirs, f"datapath actions: {text}"
     if case in SEND_NOTHING:
         assert "drop" in text and not any(theirs.values()), f"datapath actions: {text}"
