@@ -30,6 +30,7 @@ from ovsnet.ofproto.ofp_actions import (
     Output,
     OutputReg,
     RegMove,
+    Resubmit,
     SetField,
     StackPop,
     StackPush,
@@ -89,7 +90,7 @@ class FlowMod:
 def format_flow_mod(fm: FlowMod, port_map: dict[str, int] | None = None) -> str:
     """What ``ovs-ofctl parse-flow`` prints after ``ADD`` (``ofputil_flow_mod_format``)."""
     parts = []
-    if fm.table is not None:
+    if fm.table:  # OVS leaves out table 0 (and "no table", 255, without the tid extension)
         parts.append(f"table:{fm.table}")
     m = format_match(fm.match, fm.priority, port_map)
     if m:
@@ -242,6 +243,12 @@ def _check_actions(acts, match: Match, text: str, base: int) -> None:
             if OFPP_MAX <= a.port < 0xFFF8 or a.port == OFPP_ANY:
                 raise _Err("actions are invalid with specified match (OFPBAC_BAD_OUT_PORT)",
                            base, len(text))
+        elif isinstance(a, Resubmit) and a.with_ct_orig:
+            # resubmit(...,ct) needs a tracked connection (ct_state=+trk), which this
+            # model does not match on, so OVS's check always fails here
+            raise _Err("actions are invalid with specified match "
+                       "(OFPBAC_MATCH_INCONSISTENT): resubmit ct needs ct_state=+trk",
+                       base, len(text))
         elif isinstance(a, (Clone, WriteActions)):
             _check_actions(a.actions, match, text, base)
         for f in fields:

@@ -213,6 +213,8 @@ class MFField:
 
     @property
     def member_bits(self) -> int:
+        if self.bits == -2:  # the whole member (ipv6_label's mask is 32 bits wide)
+            return (1 << MEMBERS[self.member]) - 1
         return self.bits if self.bits >= 0 else ((1 << self.n_bits) - 1) << self.shift
 
 
@@ -277,7 +279,7 @@ FIELDS: list[MFField] = [
        nxm="NXM_NX_IPV6_SRC"),
     _f("MFF_IPV6_DST", "ipv6_dst", (), 128, True, "ipv6", "ipv6", "ipv6_dst",
        nxm="NXM_NX_IPV6_DST"),
-    _f("MFF_IPV6_LABEL", "ipv6_label", (), 20, True, "hex", "ipv6", "ipv6_label",
+    _f("MFF_IPV6_LABEL", "ipv6_label", (), 20, True, "hex", "ipv6", "ipv6_label", bits=-2,
        nxm="NXM_NX_IPV6_LABEL", size=4),
     _f("MFF_IP_PROTO", "nw_proto", ("ip_proto",), 8, False, "dec", "ip_any", "nw_proto",
        nxm="NXM_OF_IP_PROTO", writable=False),
@@ -408,9 +410,9 @@ def str_to_u64(s: str) -> int:
         v = _c_int(s)
     except ValueError:
         raise _Err(f"invalid numeric format {s}", 0, len(s)) from None
-    if v < 0 or v >= 1 << 64:
+    if v >= 1 << 64 or v < -(1 << 64):
         raise _Err(f"invalid numeric format {s}", 0, len(s))
-    return v
+    return v & ((1 << 64) - 1)  # strtoull wraps negative numbers, so -1 is all ones
 
 
 def _c_int(s: str) -> int:
@@ -446,11 +448,12 @@ def format_mac(v: int) -> str:
     return ":".join(f"{(v >> (40 - 8 * i)) & 0xFF:02x}" for i in range(6))
 
 
-def parse_ipv4(s: str) -> int | None:
-    m = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", s)
-    if not m or any(int(g) > 255 for g in m.groups()):
+def parse_ipv4(s: str, wrap: bool = False) -> int | None:
+    """A dotted-quad address; ``wrap`` reads octets as ``IP_SCAN_FMT``'s ``%hhu`` (mod 256)."""
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)\.(\d+)", s)
+    if not m or (not wrap and any(int(g) > 255 for g in m.groups())):
         return None
-    return int.from_bytes(bytes(int(g) for g in m.groups()), "big")
+    return int.from_bytes(bytes(int(g) & 0xFF for g in m.groups()), "big")
 
 
 def format_ipv4(v: int) -> str:
@@ -460,7 +463,7 @@ def format_ipv4(v: int) -> str:
 def _ipv4_masked(s: str) -> tuple[int, int]:
     """``ip_parse_masked``: ``A.B.C.D``, ``A.B.C.D/N`` or ``A.B.C.D/M.M.M.M``."""
     addr, _, mask = s.partition("/")
-    ip = parse_ipv4(addr)
+    ip = parse_ipv4(addr, wrap=True)
     if ip is None:
         raise _Err(f"{s}: invalid IP address", 0, len(s))
     if not _:
@@ -764,6 +767,10 @@ class Match:
             return
         if name == "in_port":
             self.set_member("in_port", value, mask)
+            return
+        if field.member in ("tp_src", "tp_dst") and field.n_bits == 8:
+            # match_set_icmp_type/code match the whole 16-bit tp_src/tp_dst member
+            self.set_member(field.member, value & 0xFF, 0xFFFF if mask else 0)
             return
         bits = field.member_bits
         self.set_member(field.member, (value << field.shift) & bits,
