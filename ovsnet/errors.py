@@ -80,3 +80,9 @@ class PacketError(DatapathError, ValueError):
     """A packet, batch or address given to the datapath model is invalid."""
 
     exit_code = 2
+
+
+class OfprotoError(OvsnetError):
+    """The OpenFlow layer (ofproto) was given something it cannot process."""
+
+    exit_code = 2

@@ -19,13 +19,13 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from ovsnet.errors import DatapathError
+from ovsnet.errors import OfprotoError
 
 # --------------------------------------------------------------------------------------
 # Errors
 
 
-class FlowSyntaxError(DatapathError):
+class FlowSyntaxError(OfprotoError, ValueError):
     """An OpenFlow flow, match or action string could not be parsed.
 
     ``column`` is 1-based in ``text``; ``str()`` shows the text with a caret line

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ovsnet.errors import DatapathError
+from ovsnet.errors import OfprotoError
 from ovsnet.ofproto import FlowSyntaxError, Match, field_by_name, parse_flow, parse_flows_file
 from ovsnet.ofproto.flow_syntax import parse_flows_text
 from ovsnet.ofproto.ofp_actions import Output, Resubmit, SetField
@@ -126,7 +126,7 @@ def test_errors_point_at_the_token(text, message, token):
     with pytest.raises(FlowSyntaxError) as info:
         parse_flow(text, PORTS)
     err = info.value
-    assert isinstance(err, DatapathError)
+    assert isinstance(err, OfprotoError) and err.exit_code == 2
     assert message in err.message
     if token is not None:
         assert err.token == token
