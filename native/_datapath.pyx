@@ -42,6 +42,7 @@ from ovsnet._emc cimport ExactMatchCache, emc_cache, emc_lookup, emc_probabilist
 from ovsnet._flow_key cimport (
     FLOW_KEY_SIZE,
     FLOW_KEY_WORDS,
+    check_array,
     flow_key,
     flow_key_extract_md,
     flow_key_extract_reuse,
@@ -120,21 +121,6 @@ cdef inline uint16_t _tcp_flags_host(const flow_key *k) noexcept nogil:
     return 0
 
 
-cdef cnp.ndarray _check(str name, object arr, char kind, int itemsize, int ndim, str want):
-    cdef cnp.ndarray a
-    if not isinstance(arr, cnp.ndarray):
-        raise _PacketError(f"{name} must be a numpy array of dtype {want}, got {type(arr).__name__}")
-    a = <cnp.ndarray>arr
-    if (a.descr.kind != kind or a.descr.itemsize != itemsize
-            or not cnp.PyArray_ISNOTSWAPPED(a)):
-        raise _PacketError(f"{name} has dtype {a.dtype}: must be {want}")
-    if cnp.PyArray_NDIM(a) != ndim:
-        raise _PacketError(f"{name} has {cnp.PyArray_NDIM(a)} dimension(s): must have {ndim}")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        raise _PacketError(f"{name} must be C-contiguous")
-    return a
-
-
 cdef const flow_key *_check_md(object md, Py_ssize_t rows, str what,
                                Py_ssize_t *stride) except? NULL:
     # The checks and messages of _check_md in ovsnet/datapath/datapath.py.
@@ -156,6 +142,13 @@ cdef const flow_key *_check_md(object md, Py_ssize_t rows, str what,
         raise _PacketError(f"md has {cnp.PyArray_DIM(a, 0)} rows for {rows} {what}s")
     stride[0] = 1 if cnp.PyArray_NDIM(a) == 2 else 0
     return <const flow_key *>cnp.PyArray_DATA(a)
+
+
+cdef cnp.ndarray _check_rss(object rss_hashes, Py_ssize_t n, str what):
+    cdef cnp.ndarray rh = check_array("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
+    if cnp.PyArray_DIM(rh, 0) < n:
+        raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {n} {what}")
+    return rh
 
 
 cdef class DatapathCore:
@@ -266,9 +259,9 @@ cdef class DatapathCore:
         misses; their indices, keys and hashes stay available (:meth:`misses`)
         until the next call, and so do the action records.
         """
-        cdef cnp.ndarray d = _check("data", data, b'u', 1, 2, "uint8")
-        cdef cnp.ndarray ls = _check("lengths", lengths, b'i', 4, 1, "int32")
-        cdef cnp.ndarray ps = _check("in_ports", in_ports, b'u', 4, 1, "uint32")
+        cdef cnp.ndarray d = check_array("data", data, b'u', 1, 2, "uint8")
+        cdef cnp.ndarray ls = check_array("lengths", lengths, b'i', 4, 1, "int32")
+        cdef cnp.ndarray ps = check_array("in_ports", in_ports, b'u', 4, 1, "uint32")
         cdef cnp.ndarray rh = None
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
         cdef Py_ssize_t i, bad = -1
@@ -282,9 +275,7 @@ cdef class DatapathCore:
                 f"{cnp.PyArray_DIM(ls, 0)} lengths and {cnp.PyArray_DIM(ps, 0)} in_ports"
             )
         if rss_hashes is not None:
-            rh = _check("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
-            if cnp.PyArray_DIM(rh, 0) < n:
-                raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {n} packets")
+            rh = _check_rss(rss_hashes, n, "packets")
         if md is not None:
             mdp = _check_md(md, n, "packet", &md_stride)
         cdef const int32_t *lens = <const int32_t *>cnp.PyArray_DATA(ls)
@@ -405,10 +396,10 @@ cdef class DatapathCore:
         ``md`` metadata keys as for :meth:`process`, one row per slot.
         Returns ``(next_start, outputs, stopped)``.
         """
-        cdef cnp.ndarray d = _check("data", data, b'u', 1, 2, "uint8")
-        cdef cnp.ndarray ls = _check("lengths", lengths, b'i', 4, 1, "int32")
-        cdef cnp.ndarray ps = _check("in_ports", in_ports, b'u', 4, 1, "uint32")
-        cdef cnp.ndarray od = _check("order", order, b'u', 4, 1, "uint32")
+        cdef cnp.ndarray d = check_array("data", data, b'u', 1, 2, "uint8")
+        cdef cnp.ndarray ls = check_array("lengths", lengths, b'i', 4, 1, "int32")
+        cdef cnp.ndarray ps = check_array("in_ports", in_ports, b'u', 4, 1, "uint32")
+        cdef cnp.ndarray od = check_array("order", order, b'u', 4, 1, "uint32")
         cdef cnp.ndarray rh = None
         cdef Py_ssize_t slots = cnp.PyArray_DIM(d, 0)
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
@@ -421,9 +412,7 @@ cdef class DatapathCore:
         if cnp.PyArray_DIM(ls, 0) < slots or cnp.PyArray_DIM(ps, 0) < slots:
             raise _PacketError(f"data has {slots} slots but lengths/in_ports are shorter")
         if rss_hashes is not None:
-            rh = _check("rss_hashes", rss_hashes, b'u', 4, 1, "uint32")
-            if cnp.PyArray_DIM(rh, 0) < slots:
-                raise _PacketError(f"rss_hashes has {cnp.PyArray_DIM(rh, 0)} entries for {slots} slots")
+            rh = _check_rss(rss_hashes, slots, "slots")
         if md is not None:
             mdp = _check_md(md, slots, "slot", &md_stride)
         if burst < 1 or not 0 <= start <= total:

@@ -132,3 +132,11 @@ cdef void flow_key_extract_reuse(const uint8_t *data, size_t size, uint32_t in_p
 # key of a packet before recirculation. 'md' and 'key' may be the same key.
 cdef void flow_key_extract_md(const uint8_t *data, size_t size, const flow_key *md,
                               flow_key *key) noexcept nogil
+
+
+# The batch-array checks of the Python API (dtype kind and size, native byte
+# order, dimensions, C-contiguity), raising PacketError with the messages of
+# ovsnet/datapath/flow_key.py's _check_array; for every compiled batch entry.
+# Returns the array (a numpy.ndarray; typed object so that this file needs no
+# numpy headers).
+cdef object check_array(str name, object arr, char kind, int itemsize, int ndim, str want)

@@ -269,7 +269,11 @@ def bench_ovsdb(as_json, out, quick) -> None:
     """OVSDB client: 1000 ports in one transaction; a 100-host x 10-VM bring-up."""
     from .bench.ovsdb import run
 
-    result = run(quick=quick, echo=None if as_json else click.echo)
+    _bench_output(run(quick=quick, echo=None if as_json else click.echo), as_json, out)
+
+
+def _bench_output(result: dict, as_json: bool, out: str | None) -> None:
+    """Print a benchmark's JSON (with --json) and write it to --out."""
     text = json.dumps(result, indent=2)
     if as_json:
         click.echo(text)
@@ -295,12 +299,7 @@ def bench_datapath(as_json, out, quick, workloads) -> None:
 
     result = run(quick=quick, echo=None if as_json else click.echo,
                  workloads=tuple(workloads) or ("W1", "W2", "W3", "W4"))
-    text = json.dumps(result, indent=2)
-    if as_json:
-        click.echo(text)
-    if out:
-        with open(out, "w") as f:
-            f.write(text + "\n")
+    _bench_output(result, as_json, out)
 
 
 @cli.command("ovsdb-server")
