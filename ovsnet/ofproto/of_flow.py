@@ -1,0 +1,165 @@
+"""The flow the OpenFlow tables classify: the members of OVS's ``struct flow``.
+
+Mirrors Open vSwitch 3.1's ``include/openvswitch/flow.h`` (``struct flow``) as
+ofproto-dpif sees a packet after an upcall: ``odp_flow_key_to_flow``
+(lib/odp-util.c) turns the datapath flow key into a ``struct flow`` and
+``ofproto_dpif`` maps the datapath input port (an ``odp_port``) to the bridge's
+OpenFlow port (``odp_port_to_ofp_port``).
+
+:class:`OfFlow` holds one integer per member, in host order, with the same
+conventions as :class:`~ovsnet.ofproto.ofp_fields.Match` (``vlan_tci`` with the
+CFI bit 0x1000 meaning "tag present", MAC addresses as 48-bit integers, IPv6
+addresses as 128-bit integers, ICMP type/code in ``tp_src``/``tp_dst``, the ARP
+opcode in ``nw_proto``). Members that no OpenFlow match field reaches in this
+model (the inner VLAN, the second and third MPLS labels, most tunnel metadata,
+conntrack) are kept too, so translation can carry them; the classifier only
+reads the members of :data:`~ovsnet.ofproto.ofp_fields.MEMBERS`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ovsnet.errors import OfprotoError
+from ovsnet.ofproto.ofp_fields import MEMBERS, Match
+
+__all__ = ["EXTRA_MEMBERS", "OF_MEMBERS", "OfFlow"]
+
+#: members the classifier does not match on but a flow carries
+EXTRA_MEMBERS: dict[str, int] = {
+    "vlan_tpid": 16, "vlan1_tpid": 16, "vlan1_tci": 16, "mpls_lse1": 32, "mpls_lse2": 32,
+    "tun_ipv6_src": 128, "tun_ipv6_dst": 128, "tun_flags": 16, "tun_tos": 8, "tun_ttl": 8,
+    "tun_tp_src": 16, "tun_tp_dst": 16, "ct_state": 8, "ct_zone": 16, "ct_mark": 32,
+    "ct_label": 128, "igmp_group_ip4": 32, "actset_output": 16,
+}
+
+#: every member of an :class:`OfFlow` with its width in bits
+OF_MEMBERS: dict[str, int] = {**MEMBERS, **EXTRA_MEMBERS}
+
+_HOST = sys.byteorder
+
+# (OfFlow member, flow-key offset, size, byte order) for FlowKey -> OfFlow;
+# offsets follow ovsnet/datapath/flow_key.py FIELDS
+_FROM_KEY: tuple[tuple[str, int, int, str], ...] = (
+    ("recirc_id", 4, 4, _HOST), ("dp_hash", 8, 4, _HOST), ("pkt_mark", 12, 4, _HOST),
+    ("skb_priority", 16, 4, _HOST), ("ct_zone", 20, 2, _HOST), ("ct_state", 22, 1, _HOST),
+    ("ct_mark", 24, 4, _HOST),
+    ("dl_dst", 32, 6, "big"), ("dl_src", 38, 6, "big"), ("dl_type", 44, 2, "big"),
+    ("vlan_tpid", 48, 2, "big"), ("vlan_tci", 50, 2, "big"), ("vlan1_tpid", 52, 2, "big"),
+    ("vlan1_tci", 54, 2, "big"), ("mpls_lse", 56, 4, "big"), ("mpls_lse1", 60, 4, "big"),
+    ("mpls_lse2", 64, 4, "big"),
+    ("nw_src", 72, 4, "big"), ("nw_dst", 76, 4, "big"), ("nw_frag", 80, 1, "big"),
+    ("nw_tos", 81, 1, "big"), ("nw_ttl", 82, 1, "big"), ("nw_proto", 83, 1, "big"),
+    ("ipv6_label", 84, 4, "big"), ("tp_src", 88, 2, "big"), ("tp_dst", 90, 2, "big"),
+    ("tcp_flags", 92, 2, "big"), ("igmp_group_ip4", 96, 4, "big"),
+    ("ipv6_src", 104, 16, "big"), ("ipv6_dst", 120, 16, "big"), ("nd_target", 136, 16, "big"),
+    ("arp_sha", 152, 6, "big"), ("arp_tha", 158, 6, "big"),
+    ("ct_label", 192, 16, "big"), ("tun_id", 208, 8, "big"), ("tun_src", 216, 4, "big"),
+    ("tun_dst", 220, 4, "big"), ("tun_ipv6_src", 224, 16, "big"),
+    ("tun_ipv6_dst", 240, 16, "big"), ("tun_tp_src", 256, 2, "big"),
+    ("tun_tp_dst", 258, 2, "big"), ("tun_flags", 260, 2, _HOST), ("tun_tos", 262, 1, _HOST),
+    ("tun_ttl", 263, 1, _HOST),
+)
+
+
+class OfFlow:
+    """One flow as the OpenFlow pipeline sees it (``struct flow``); members default to 0.
+
+    ``OfFlow(in_port=1, dl_type=0x0800, nw_dst=0x0a000001)`` builds one by hand;
+    :meth:`from_flow_key` from a datapath flow key after an upcall;
+    :meth:`from_match` from an exact ``ofproto/trace``-style description.
+    Flows are mutable (translation rewrites them); :meth:`copy` before editing a
+    flow someone else holds.
+    """
+
+    __slots__ = tuple(OF_MEMBERS)
+
+    def __init__(self, **members: int):
+        for name in OF_MEMBERS:
+            object.__setattr__(self, name, 0)
+        for name, value in members.items():
+            self.set(name, value)
+
+    def set(self, member: str, value: int) -> None:
+        """Set ``member`` to ``value``, checking the name and the width."""
+        width = OF_MEMBERS.get(member)
+        if width is None:
+            raise OfprotoError(f"OfFlow has no member {member!r}; members: "
+                               f"{', '.join(OF_MEMBERS)}")
+        if not isinstance(value, int) or not 0 <= value < (1 << width):
+            raise OfprotoError(f"OfFlow member {member}={value!r} is out of range: "
+                               f"must be an int in 0..{(1 << width) - 1:#x}")
+        object.__setattr__(self, member, value)
+
+    def get(self, member: str) -> int:
+        return getattr(self, member)
+
+    def copy(self) -> OfFlow:
+        other = OfFlow.__new__(OfFlow)
+        for name in OF_MEMBERS:
+            object.__setattr__(other, name, getattr(self, name))
+        return other
+
+    def to_dict(self) -> dict[str, int]:
+        """Every member, in ``struct flow`` order."""
+        return {name: getattr(self, name) for name in OF_MEMBERS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OfFlow):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in OF_MEMBERS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n):#x}" for n in OF_MEMBERS if getattr(self, n))
+        return f"OfFlow({shown})"
+
+    @classmethod
+    def from_match(cls, match: Match) -> OfFlow:
+        """The flow whose members are ``match``'s values (wildcarded members are 0).
+
+        This is how ``ofproto/trace`` reads an OpenFlow-style flow description
+        (``parse_ofp_exact_flow``): every field not given is zero.
+        """
+        flow = cls()
+        for member, (value, _mask) in match.members().items():
+            flow.set(member, value)
+        return flow
+
+    @classmethod
+    def from_flow_key(cls, key: Any,
+                      in_port_map: Mapping[int, int] | Callable[[int], int] | None = None,
+                      ) -> OfFlow:
+        """The flow of a datapath flow key (``odp_flow_key_to_flow``).
+
+        ``key`` is a :class:`~ovsnet.datapath.flow_key.FlowKey` (or its 528
+        raw bytes). Its ``in_port`` is an ``odp_port``; ``in_port_map`` maps it
+        to the bridge's OpenFlow port (``odp_port_to_ofp_port``), as a mapping
+        or a callable. Without a map the number is used unchanged. An
+        ``odp_port`` the map does not know raises :class:`OfprotoError`.
+        """
+        raw = key.raw if hasattr(key, "raw") else bytes(key)
+        if len(raw) != 528:
+            raise OfprotoError(f"a datapath flow key is 528 bytes, got {len(raw)}")
+        flow = cls()
+        setter = object.__setattr__
+        frm = int.from_bytes
+        for name, off, size, order in _FROM_KEY:
+            setter(flow, name, frm(raw[off:off + size], order))  # type: ignore[arg-type]
+        odp_port = frm(raw[0:4], _HOST)  # type: ignore[arg-type]
+        if in_port_map is None:
+            ofport = odp_port
+        elif callable(in_port_map):
+            ofport = in_port_map(odp_port)
+        else:
+            try:
+                ofport = in_port_map[odp_port]
+            except KeyError:
+                known = ", ".join(str(p) for p in sorted(in_port_map)) or "none"
+                raise OfprotoError(f"flow key in_port {odp_port} is not a port of this "
+                                   f"bridge (known odp_ports: {known})") from None
+        flow.set("in_port", ofport)
+        return flow
