@@ -343,24 +343,29 @@ cdef void act_ctx_reset(act_ctx *ctx) noexcept nogil:
     ctx.n_dropped_explicit = 0
 
 
-cdef int _buf_reserve(act_buf *b, uint64_t need) noexcept nogil:
-    cdef uint64_t cap
+cdef int _grow(uint8_t **buf, uint32_t *cap, uint64_t need, uint64_t first) noexcept nogil:
+    """Room for 'need' bytes in a realloc'ed buffer, doubling from 'first'."""
+    cdef uint64_t n
     cdef uint8_t *p
-    if need <= b.cap:
+    if need <= cap[0]:
         return 0
     if need > 0xFFFFFFF0u:
         return -1
-    cap = b.cap * 2 if b.cap else 256
-    while cap < need:
-        cap *= 2
-    if cap > 0xFFFFFFF0u:
-        cap = need
-    p = <uint8_t *>realloc(b.p, cap)
+    n = cap[0] * 2 if cap[0] else first
+    while n < need:
+        n *= 2
+    if n > 0xFFFFFFF0u:
+        n = need
+    p = <uint8_t *>realloc(buf[0], n)
     if p == NULL:
         return -1
-    b.p = p
-    b.cap = <uint32_t>cap
+    buf[0] = p
+    cap[0] = <uint32_t>n
     return 0
+
+
+cdef inline int _buf_reserve(act_buf *b, uint64_t need) noexcept nogil:
+    return _grow(&b.p, &b.cap, need, 256)
 
 
 cdef act_record *_new_rec(act_ctx *ctx) noexcept nogil:
@@ -382,22 +387,8 @@ cdef act_record *_new_rec(act_ctx *ctx) noexcept nogil:
 
 
 cdef int _put_data(act_ctx *ctx, const uint8_t *p, uint32_t n, uint32_t *ofs) noexcept nogil:
-    cdef uint64_t need = <uint64_t>ctx.data_len + n
-    cdef uint64_t cap
-    cdef uint8_t *d
-    if need > ctx.data_cap:
-        if need > 0xFFFFFFF0u:
-            return -1
-        cap = ctx.data_cap * 2 if ctx.data_cap else 4096
-        while cap < need:
-            cap *= 2
-        if cap > 0xFFFFFFF0u:
-            cap = need
-        d = <uint8_t *>realloc(ctx.data, cap)
-        if d == NULL:
-            return -1
-        ctx.data = d
-        ctx.data_cap = <uint32_t>cap
+    if _grow(&ctx.data, &ctx.data_cap, <uint64_t>ctx.data_len + n, 4096) != 0:
+        return -1
     if n:
         memcpy(ctx.data + ctx.data_len, p, n)
     ofs[0] = ctx.data_len

@@ -43,6 +43,7 @@ from ovsnet._flow_key cimport (
     FLOW_KEY_SIZE,
     FLOW_KEY_WORDS,
     check_array,
+    check_lengths,
     flow_key,
     flow_key_extract_md,
     flow_key_extract_reuse,
@@ -264,7 +265,7 @@ cdef class DatapathCore:
         cdef cnp.ndarray ps = check_array("in_ports", in_ports, b'u', 4, 1, "uint32")
         cdef cnp.ndarray rh = None
         cdef Py_ssize_t slot = cnp.PyArray_DIM(d, 1)
-        cdef Py_ssize_t i, bad = -1
+        cdef Py_ssize_t i
         cdef const flow_key *mdp = NULL
         cdef Py_ssize_t md_stride = 0
         if n < 0:
@@ -279,15 +280,7 @@ cdef class DatapathCore:
         if md is not None:
             mdp = _check_md(md, n, "packet", &md_stride)
         cdef const int32_t *lens = <const int32_t *>cnp.PyArray_DATA(ls)
-        for i in range(n):
-            if lens[i] < 0 or lens[i] > slot:
-                bad = i
-                break
-        if bad >= 0:
-            raise _PacketError(
-                f"packet {bad} of the batch has length {lens[bad]}: "
-                f"must be in 0..{slot} (the slot size)"
-            )
+        check_lengths(lens, n, slot)
         self._reserve(n)
         self._reset_ctx()
         mf_quiesce(self.table.c)  # no flow pointer is held between batches
@@ -417,9 +410,7 @@ cdef class DatapathCore:
             mdp = _check_md(md, slots, "slot", &md_stride)
         if burst < 1 or not 0 <= start <= total:
             raise _PacketError(f"burst={burst} start={start}: burst must be >= 1, start in 0..{total}")
-        for i in range(slots):
-            if lens[i] < 0 or lens[i] > slot:
-                raise _PacketError(f"packet {i} has length {lens[i]}: must be in 0..{slot}")
+        check_lengths(lens, slots, slot)
         for i in range(total):
             if idx[i] >= <uint32_t>slots:
                 raise _PacketError(f"order[{i}] = {idx[i]}: data has {slots} slots")

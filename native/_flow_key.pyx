@@ -450,6 +450,17 @@ cdef object check_array(str name, object arr, char kind, int itemsize, int ndim,
     return a
 
 
+cdef int check_lengths(const int32_t *lens, Py_ssize_t n, Py_ssize_t slot) except -1:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if lens[i] < 0 or lens[i] > slot:
+            raise _PacketError(
+                f"packet {i} of the batch has length {lens[i]}: "
+                f"must be in 0..{slot} (the slot size)"
+            )
+    return 0
+
+
 def extract_batch(batch, keys_out):
     """Write the key of packet i of batch into keys_out[i] (see flow_key.extract_batch)."""
     cdef cnp.ndarray data = check_array("batch.data", batch.data, b'u', 1, 2, "uint8")
@@ -458,7 +469,7 @@ def extract_batch(batch, keys_out):
     cdef cnp.ndarray out = check_array("keys_out", keys_out, b'u', 8, 2, "uint64")
     cdef Py_ssize_t n = cnp.PyArray_DIM(lengths, 0)
     cdef Py_ssize_t slot = cnp.PyArray_DIM(data, 1)
-    cdef Py_ssize_t i, bad = -1
+    cdef Py_ssize_t i
     cdef const uint8_t *d = <const uint8_t *>cnp.PyArray_DATA(data)
     cdef const int32_t *lens = <const int32_t *>cnp.PyArray_DATA(lengths)
     cdef const uint32_t *ports = <const uint32_t *>cnp.PyArray_DATA(in_ports)
@@ -474,15 +485,7 @@ def extract_batch(batch, keys_out):
         )
     if not cnp.PyArray_ISWRITEABLE(out):
         raise _PacketError("keys_out is read-only")
-    for i in range(n):
-        if lens[i] < 0 or lens[i] > slot:
-            bad = i
-            break
-    if bad >= 0:
-        raise _PacketError(
-            f"packet {bad} of the batch has length {lens[bad]}: "
-            f"must be in 0..{slot} (the slot size)"
-        )
+    check_lengths(lens, n, slot)
     with nogil:
         for i in range(n):
             flow_key_extract(d + i * slot, <size_t>lens[i], ports[i], keys + i)

@@ -24,7 +24,7 @@ ovsnet._flow_key checks at import time that the two agree.
 Nothing here raises: callers validate their buffers first.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 # Bytes and uint64 words of a key; bytes of Geneve options it can hold.
 cdef enum:
@@ -140,3 +140,7 @@ cdef void flow_key_extract_md(const uint8_t *data, size_t size, const flow_key *
 # Returns the array (a numpy.ndarray; typed object so that this file needs no
 # numpy headers).
 cdef object check_array(str name, object arr, char kind, int itemsize, int ndim, str want)
+
+# Raise PacketError unless every one of the n lengths is in 0..slot (the
+# packets of a batch fit their slots).
+cdef int check_lengths(const int32_t *lens, Py_ssize_t n, Py_ssize_t slot) except -1

@@ -81,6 +81,7 @@ from ovsnet.datapath.odp_attrs import (
     MAX_ACTIONS_DEPTH,
     NLA_HDRLEN,
     RECURSION_LIMIT,
+    TUNNEL_ATTR_LEN,
     ActionAttr,
     CheckPktLenAttr,
     HashAlg,
@@ -283,20 +284,8 @@ _UNSUPPORTED = {
     ActionAttr.LB_OUTPUT: "lb_output is a userspace-datapath action; the kernel refuses it",
 }
 
-_TUNNEL_LENS = {
-    TunnelAttr.ID: 8,
-    TunnelAttr.IPV4_SRC: 4,
-    TunnelAttr.IPV4_DST: 4,
-    TunnelAttr.TOS: 1,
-    TunnelAttr.TTL: 1,
-    TunnelAttr.DONT_FRAGMENT: 0,
-    TunnelAttr.CSUM: 0,
-    TunnelAttr.OAM: 0,
-    TunnelAttr.TP_SRC: 2,
-    TunnelAttr.TP_DST: 2,
-    TunnelAttr.IPV6_SRC: 16,
-    TunnelAttr.IPV6_DST: 16,
-}
+#: the tunnel attributes ovsnet models (fixed length; geneve options apart)
+_TUNNEL_LENS = {t: n for t, n in TUNNEL_ATTR_LEN.items() if n is not None and t != TunnelAttr.PAD}
 _GENEVE_OPTS_MAX = 252  # IP_TUNNEL_OPTS_MAX (255) rounded down to whole 4-byte words
 
 

@@ -172,6 +172,27 @@ class VportType(IntEnum):
     GENEVE = 5
 
 
+#: payload length of each tunnel key attribute (``ovs_tun_key_lens`` of the
+#: kernel's flow_netlink.c); None = variable length
+TUNNEL_ATTR_LEN: dict[int, int | None] = {
+    TunnelAttr.ID: 8,
+    TunnelAttr.IPV4_SRC: 4,
+    TunnelAttr.IPV4_DST: 4,
+    TunnelAttr.TOS: 1,
+    TunnelAttr.TTL: 1,
+    TunnelAttr.DONT_FRAGMENT: 0,
+    TunnelAttr.CSUM: 0,
+    TunnelAttr.OAM: 0,
+    TunnelAttr.GENEVE_OPTS: None,
+    TunnelAttr.TP_SRC: 2,
+    TunnelAttr.TP_DST: 2,
+    TunnelAttr.VXLAN_OPTS: None,
+    TunnelAttr.IPV6_SRC: 16,
+    TunnelAttr.IPV6_DST: 16,
+    TunnelAttr.ERSPAN_OPTS: None,
+    TunnelAttr.GTPU_OPTS: None,
+}
+
 #: Open vSwitch's ``OVS_CLONE_ATTR_EXEC``: first attribute of a kernel clone
 CLONE_ATTR_EXEC = 0
 

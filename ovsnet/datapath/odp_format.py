@@ -20,6 +20,7 @@ import struct
 from collections.abc import Mapping
 
 from ovsnet.datapath.odp_attrs import (
+    TUNNEL_ATTR_LEN,
     ActionAttr,
     CheckPktLenAttr,
     HashAlg,
@@ -77,24 +78,7 @@ KEY_ATTR_LEN: dict[int, int | None] = {
     KeyAttr.ND_EXTENSIONS: 8,
 }
 
-TUN_ATTR_LEN: dict[int, int | None] = {
-    TunnelAttr.ID: 8,
-    TunnelAttr.IPV4_SRC: 4,
-    TunnelAttr.IPV4_DST: 4,
-    TunnelAttr.TOS: 1,
-    TunnelAttr.TTL: 1,
-    TunnelAttr.DONT_FRAGMENT: 0,
-    TunnelAttr.CSUM: 0,
-    TunnelAttr.OAM: 0,
-    TunnelAttr.GENEVE_OPTS: None,
-    TunnelAttr.TP_SRC: 2,
-    TunnelAttr.TP_DST: 2,
-    TunnelAttr.VXLAN_OPTS: None,
-    TunnelAttr.IPV6_SRC: 16,
-    TunnelAttr.IPV6_DST: 16,
-    TunnelAttr.ERSPAN_OPTS: None,
-    TunnelAttr.GTPU_OPTS: None,
-}
+TUN_ATTR_LEN = TUNNEL_ATTR_LEN
 
 #: ODP names of key attributes (``ovs_key_attr_to_string``)
 KEY_ATTR_NAMES: dict[int, str] = {
