@@ -23,8 +23,9 @@ Mirrors Open vSwitch 3.1's ``lib/classifier.c`` and ``lib/classifier-private.h``
   no rule ends the search and only the mask bits of the stages already hashed
   are un-wildcarded. A miss in the last stage un-wildcards the whole mask,
   except that when the subtable matches on transport ports the **ports trie**
-  picks the port bits that prove the miss. A hit un-wildcards the subtable's
-  whole mask.
+  picks the port bits that prove the miss (with the fix OVS released as
+  CVE-2023-5366, which Debian's 3.1.0 carries). A hit un-wildcards the
+  subtable's whole mask.
 * **Prefix tries** (``trie_lookup``, ``check_tries``): for each configured
   prefix field (``prefixes=ip_dst,ip_src`` by default, ofproto.c
   ``default_prefix_fields``) a binary trie of the CIDR prefixes of every rule
@@ -442,9 +443,10 @@ class Classifier:
 
     def insert(self, rule: ClsRule) -> None:
         """Add ``rule``; an identical rule (match and priority) must not exist."""
-        if self.replace(rule) is not None:
+        if self.find_exact(rule.match, rule.priority) is not None:
             raise OfprotoError(f"classifier already has a rule with priority "
                                f"{rule.priority} and match {rule.match!r}")
+        self.replace(rule)
 
     def replace(self, rule: ClsRule) -> ClsRule | None:
         """Add ``rule``, displacing and returning a rule with the same match and priority.
@@ -626,15 +628,23 @@ class Classifier:
         acc += st.stage_values(n, flow)
         rules = st.rules.get(acc)
         if rules is None and st.ports_mask_len:
-            # The final stage had ports: un-wildcard only the port bits the
-            # ports trie needs to tell this flow from every rule's ports.
+            # The final stage had ports and missed: all its mask bits count,
+            # but of the ports only those the ports trie needs to tell this
+            # flow from every rule's ports (plus what was already there).
+            # This is the fixed behaviour of OVS commit "classifier: Fix
+            # missing masks on a final stage with ports trie" (CVE-2023-5366,
+            # in 3.1.1 and in Debian's 3.1.0-2+deb12u1); 3.1.0 itself left the
+            # final stage's other fields (tcp_flags, nd_target ...) wildcarded.
             pm = st.ports_mask
             value = ((flow.tp_src << 16) | flow.tp_dst) & pm
             mbits, _ = st.ports_trie.lookup(value)
             bits = pm & _prefix_mask(mbits, 32)
-            wc.unwildcard("tp_src", bits >> 16)
-            wc.unwildcard("tp_dst", bits & 0xFFFF)
-            return self._no_match(st, n, wc)
+            src_bits = (bits >> 16) | wc.get("tp_src")
+            dst_bits = (bits & 0xFFFF) | wc.get("tp_dst")
+            self._no_match(st, n + 1, wc)
+            wc.masks["tp_src"] = src_bits
+            wc.masks["tp_dst"] = dst_bits
+            return None
         wc.fold(st.mask)
         return rules[0] if rules is not None else None
 
