@@ -258,7 +258,7 @@ cdef inline uint32_t _hash_add64(uint32_t h, uint64_t w) noexcept nogil:
     return ovs_hash_add(ovs_hash_add(h, <uint32_t>w), <uint32_t>(w >> 32))
 
 
-cdef uint32_t _hash_5tuple(const flow_key *k, uint32_t basis) noexcept nogil:
+cdef uint32_t act_flow_hash_5tuple(const flow_key *k, uint32_t basis) noexcept nogil:
     cdef const uint8_t *b = <const uint8_t *>k
     cdef uint32_t h = basis
     cdef uint16_t dl_type = _rd16(b + 44)
@@ -1167,7 +1167,7 @@ cdef int _run(act_ctx *ctx, _st *st, const uint8_t *acts, uint32_t alen) noexcep
                 _fresh_key(ctx, st)
                 k = _wkey(ctx, st)
                 if _h32(a) == 0:
-                    h = _hash_5tuple(k, _h32(a + 4))
+                    h = act_flow_hash_5tuple(k, _h32(a + 4))
                 else:
                     h = _hash_sym_l3l4(k, _h32(a + 4))
                 k.dp_hash = h if h else 1

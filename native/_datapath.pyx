@@ -34,6 +34,7 @@ from ovsnet._actions cimport (
     act_ctx_free,
     act_ctx_new,
     act_ctx_reset,
+    act_flow_hash_5tuple,
     act_execute,
     act_execute_at,
     act_record,
@@ -64,56 +65,22 @@ cdef extern from * nogil:
 
 cdef enum:
     _ETH_TYPE_IP = 0x0008     # 0x0800 as read from a be16 field on a little-endian host
-    _ETH_TYPE_ARP = 0x0608
     _ETH_TYPE_IPV6 = 0xDD86
-    _IPPROTO_ICMP = 1
     _IPPROTO_TCP = 6
-    _IPPROTO_UDP = 17
-    _IPPROTO_ICMPV6 = 58
-    _IPPROTO_SCTP = 132
 
 
 cdef inline uint16_t _bswap16(uint16_t v) noexcept nogil:
     return <uint16_t>((v >> 8) | (v << 8))
 
 
-cdef uint32_t dp_flow_hash_5tuple(const flow_key *k, uint32_t basis) noexcept nogil:
-    """OVS's flow_hash_5tuple (lib/flow.c) over a flow key.
-
-    The datapath uses it where the kernel uses ``skb_get_hash`` (the mask
-    cache) and dpif-netdev the RSS hash (the EMC): a hash of the addresses,
-    protocol and ports, so that one connection always lands in one slot. The
-    key stores fields as OVS's ``struct flow`` does, so the words hashed are
-    the same bytes.
-    """
-    cdef uint32_t h = basis
-    cdef const uint64_t *w
-    cdef int i
-    cdef uint8_t proto
-    if k.dl_type == _ETH_TYPE_IPV6:
-        w = <const uint64_t *>&k.ipv6_src[0]
-        for i in range(4):
-            h = ovs_hash_add64(h, w[i])
-    elif k.dl_type == _ETH_TYPE_IP or k.dl_type == _ETH_TYPE_ARP:
-        h = ovs_hash_add(h, k.nw_src)
-        h = ovs_hash_add(h, k.nw_dst)
-    else:
-        return ovs_hash_finish(h, 42)
-    proto = k.nw_proto
-    h = ovs_hash_add(h, proto)
-    if (proto == _IPPROTO_TCP or proto == _IPPROTO_UDP or proto == _IPPROTO_SCTP
-            or proto == _IPPROTO_ICMP or proto == _IPPROTO_ICMPV6):
-        h = ovs_hash_add(h, (<const uint32_t *>&k.tp_src)[0])
-    return ovs_hash_finish(h, 42)
-
-
 def flow_hash_5tuple(const uint8_t[::1] key not None, uint32_t basis=0):
-    """:func:`dp_flow_hash_5tuple` of a KEY_SIZE-byte key (for tests)."""
+    """OVS's flow_hash_5tuple of a KEY_SIZE-byte key, as the datapath computes
+    a packet's hash (for tests)."""
     if key.shape[0] != FLOW_KEY_SIZE:
         raise _DatapathError(f"key is {key.shape[0]} bytes: a flow key is {FLOW_KEY_SIZE} bytes")
     cdef flow_key k
     memcpy(&k, &key[0], FLOW_KEY_SIZE)
-    return dp_flow_hash_5tuple(&k, basis)
+    return act_flow_hash_5tuple(&k, basis)
 
 
 cdef inline uint16_t _tcp_flags_host(const flow_key *k) noexcept nogil:
@@ -330,7 +297,7 @@ cdef class DatapathCore:
                 k.in_port = ports[s]
             else:
                 flow_key_extract_reuse(pkt, <size_t>lens[s], ports[s], k)
-            h = given[s] if given != NULL else dp_flow_hash_5tuple(k, 0)
+            h = given[s] if given != NULL else act_flow_hash_5tuple(k, 0)
             self.hashes[i] = h
             flow = NULL
             if emc != NULL:
@@ -499,7 +466,7 @@ cdef class DatapathCore:
                 continue
             pkt = (<char *>(self.ctx.data + rec.data_ofs))[:rec.data_len]
             flow_key_extract_md(<const uint8_t *>pkt, rec.data_len, self.ctx.keys + rec.key_idx, &k)
-            h = dp_flow_hash_5tuple(&k, 0)
+            h = act_flow_hash_5tuple(&k, 0)
             self.n_recirc += 1
             self.n_packets += 1
             n_mask_hit = 0

@@ -116,3 +116,8 @@ cdef int act_execute(act_ctx *ctx, const uint8_t *pkt, uint32_t len, const flow_
 cdef int act_execute_at(act_ctx *ctx, const uint8_t *pkt, uint32_t len, const flow_key *key,
                         const uint8_t *actions, uint32_t actions_len,
                         uint32_t level, uint32_t deferred) noexcept nogil
+
+
+# OVS's flow_hash_5tuple (lib/flow.c) over a flow key: the hash action's L4
+# hash, and the packet hash of the datapath's mask cache and EMC.
+cdef uint32_t act_flow_hash_5tuple(const flow_key *k, uint32_t basis) noexcept nogil

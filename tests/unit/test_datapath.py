@@ -331,3 +331,6 @@ def test_flows_by_key_and_mask_get_set_delete(impl):
     assert dp.flows() == []
     with pytest.raises(DatapathError, match="ENOENT"):
         dp.flow_get(ufid)
+    dp.flow_put(key, m, out(2))
+    dp.flow_put(key, mask_of("in_port"), out(3))
+    assert dp.flow_flush() == 2 and dp.flows() == [] and dp.stats().masks == 0
