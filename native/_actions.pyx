@@ -343,6 +343,24 @@ cdef void act_ctx_reset(act_ctx *ctx) noexcept nogil:
     ctx.n_dropped_explicit = 0
 
 
+cdef inline bint _nla_next(const uint8_t *buf, uint32_t buf_len, uint32_t *ofs, uint16_t *kind,
+                           const uint8_t **payload, uint32_t *plen) noexcept nogil:
+    """The netlink attribute at *ofs: its type, payload and payload length;
+    *ofs moves past it (and its padding). False at the end of the buffer or at
+    a malformed header, which ends the list as nla_for_each_attr does."""
+    cdef uint32_t o = ofs[0], n
+    if o + 4 > buf_len:
+        return False
+    n = _h16(buf + o)
+    if n < 4 or o + n > buf_len:
+        return False
+    kind[0] = _h16(buf + o + 2)
+    payload[0] = buf + o + 4
+    plen[0] = n - 4
+    ofs[0] = o + ((n + 3) & ~3u)
+    return True
+
+
 cdef int _grow(uint8_t **buf, uint32_t *cap, uint64_t need, uint64_t first) noexcept nogil:
     """Room for 'need' bytes in a realloc'ed buffer, doubling from 'first'."""
     cdef uint64_t n
@@ -538,29 +556,25 @@ cdef int _output(act_ctx *ctx, _st *st, uint32_t port) noexcept nogil:
 
 cdef int _userspace(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen,
                     const uint8_t *list_p, uint32_t list_len) noexcept nogil:
-    cdef uint32_t ofs = 0, nlen, pid = 0, tun_port = 0, flags = 0, n
+    cdef uint32_t ofs = 0, plen, pid = 0, tun_port = 0, flags = 0, n
     cdef uint16_t t
+    cdef const uint8_t *q
     cdef const uint8_t *ud = NULL
     cdef uint32_t ud_len = 0
     cdef act_record *r
     cdef uint32_t idx
-    while ofs + 4 <= alen:
-        nlen = _h16(a + ofs)
-        t = _h16(a + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            break
-        if t == 1 and nlen >= 8:
-            pid = _h32(a + ofs + 4)
+    while _nla_next(a, alen, &ofs, &t, &q, &plen):
+        if t == 1 and plen >= 4:
+            pid = _h32(q)
         elif t == 2:
-            ud = a + ofs + 4
-            ud_len = nlen - 4
+            ud = q
+            ud_len = plen
             flags |= ACT_F_USERDATA
-        elif t == 3 and nlen >= 8:
-            tun_port = _h32(a + ofs + 4)
+        elif t == 3 and plen >= 4:
+            tun_port = _h32(q)
             flags |= ACT_F_EGRESS_TUN
         elif t == 4:
             flags |= ACT_F_ACTIONS
-        ofs += (nlen + 3) & ~3u
     # The kernel sends the in-flight key as it is, even when it is stale.
     r = _new_rec(ctx)
     if r == NULL:
@@ -616,16 +630,12 @@ cdef int _recirc(act_ctx *ctx, _st *st, uint32_t recirc_id) noexcept nogil:
 
 
 cdef bint _may_change_flow(const uint8_t *a, uint32_t alen) noexcept nogil:
-    cdef uint32_t ofs = 0, nlen
+    cdef uint32_t ofs = 0, plen
     cdef uint16_t t
-    while ofs + 4 <= alen:
-        nlen = _h16(a + ofs)
-        t = _h16(a + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            break
+    cdef const uint8_t *q
+    while _nla_next(a, alen, &ofs, &t, &q, &plen):
         if t != A_OUTPUT and t != A_RECIRC and t != A_TRUNC and t != A_USERSPACE:
             return True
-        ofs += (nlen + 3) & ~3u
     return False
 
 
@@ -676,20 +686,16 @@ cdef int _nested(act_ctx *ctx, _st *st, const uint8_t *acts, uint32_t alen, bint
 
 
 cdef int _sample(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen, bint last) noexcept nogil:
-    cdef uint32_t ofs = 0, nlen, prob = 0, acts_len = 0
+    cdef uint32_t ofs = 0, plen, prob = 0, acts_len = 0
     cdef uint16_t t
+    cdef const uint8_t *q
     cdef const uint8_t *acts = NULL
-    while ofs + 4 <= alen:
-        nlen = _h16(a + ofs)
-        t = _h16(a + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            break
-        if t == 1 and nlen >= 8:
-            prob = _h32(a + ofs + 4)
+    while _nla_next(a, alen, &ofs, &t, &q, &plen):
+        if t == 1 and plen >= 4:
+            prob = _h32(q)
         elif t == 2:
-            acts = a + ofs + 4
-            acts_len = nlen - 4
-        ofs += (nlen + 3) & ~3u
+            acts = q
+            acts_len = plen
     if prob != 0xFFFFFFFFu:
         if prob == 0:
             return 0
@@ -700,24 +706,20 @@ cdef int _sample(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen, bint la
 
 cdef int _check_pkt_len(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen,
                         bint last) noexcept nogil:
-    cdef uint32_t ofs = 0, nlen, gt_len = 0, le_len = 0, klen
+    cdef uint32_t ofs = 0, plen, gt_len = 0, le_len = 0, klen
     cdef uint16_t t, limit = 0
+    cdef const uint8_t *q
     cdef const uint8_t *gt = NULL
     cdef const uint8_t *le = NULL
-    while ofs + 4 <= alen:
-        nlen = _h16(a + ofs)
-        t = _h16(a + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            break
-        if t == 1 and nlen >= 6:
-            limit = _h16(a + ofs + 4)
+    while _nla_next(a, alen, &ofs, &t, &q, &plen):
+        if t == 1 and plen >= 2:
+            limit = _h16(q)
         elif t == 2:
-            gt = a + ofs + 4
-            gt_len = nlen - 4
+            gt = q
+            gt_len = plen
         elif t == 3:
-            le = a + ofs + 4
-            le_len = nlen - 4
-        ofs += (nlen + 3) & ~3u
+            le = q
+            le_len = plen
     klen = st.len - (4 if _tagged(st.p, st.len) else 0)
     if klen <= limit:
         return _nested(ctx, st, le, le_len, last)
@@ -1004,7 +1006,7 @@ cdef int _set_l4(act_ctx *ctx, _st *st, uint16_t t, const uint8_t *v, const uint
 
 
 cdef int _set_tunnel(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen) noexcept nogil:
-    cdef uint32_t ofs = 0, nlen, idx, plen
+    cdef uint32_t ofs = 0, idx, plen
     cdef uint16_t t, flags = 0
     cdef flow_key *k
     cdef uint8_t *kb
@@ -1013,13 +1015,7 @@ cdef int _set_tunnel(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen) noe
         return -1
     k = &ctx.keys[idx]
     kb = <uint8_t *>k
-    while ofs + 4 <= alen:
-        nlen = _h16(a + ofs)
-        t = _h16(a + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            break
-        q = a + ofs + 4
-        plen = nlen - 4
+    while _nla_next(a, alen, &ofs, &t, &q, &plen):
         if t == 0 and plen == 8:
             memcpy(kb + 208, q, 8)
             flags |= 8
@@ -1048,7 +1044,6 @@ cdef int _set_tunnel(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen) noe
             memcpy(kb + 224, q, 16)
         elif t == 13 and plen == 16:
             memcpy(kb + 240, q, 16)
-        ofs += (nlen + 3) & ~3u
     k.tun_flags = flags
     st.tun_idx = idx
     return 0
@@ -1130,21 +1125,14 @@ cdef int _set(act_ctx *ctx, _st *st, const uint8_t *a, uint32_t alen, bint maske
 
 cdef int _run(act_ctx *ctx, _st *st, const uint8_t *acts, uint32_t alen) noexcept nogil:
     """do_execute_actions(): returns 0, or -1 on allocation failure."""
-    cdef uint32_t ofs = 0, nlen, nxt, plen, max_len, klen, h
+    cdef uint32_t ofs = 0, plen, max_len, klen, h
     cdef uint16_t t
     cdef const uint8_t *a
     cdef bint last
     cdef flow_key *k
     cdef int err = 0
-    while ofs + 4 <= alen:
-        nlen = _h16(acts + ofs)
-        t = _h16(acts + ofs + 2)
-        if nlen < 4 or ofs + nlen > alen:
-            return 0
-        a = acts + ofs + 4
-        plen = nlen - 4
-        nxt = ofs + ((nlen + 3) & ~3u)
-        last = nxt >= alen
+    while _nla_next(acts, alen, &ofs, &t, &a, &plen):
+        last = ofs >= alen
         if t == A_OUTPUT:
             if plen >= 4:
                 if _output(ctx, st, _h32(a)) < 0:
@@ -1216,7 +1204,6 @@ cdef int _run(act_ctx *ctx, _st *st, const uint8_t *acts, uint32_t alen) noexcep
         # A_METER: no meters in ovsnet; the packet passes.
         if err < 0:
             return -1
-        ofs = nxt
     return 0
 
 
