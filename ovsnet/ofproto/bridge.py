@@ -1,0 +1,140 @@
+"""A simulated OpenFlow bridge: its ports and its flow tables.
+
+Models what Open vSwitch 3.1's ofproto layer keeps per bridge and what
+translation (:mod:`ovsnet.ofproto.xlate`) reads: the ports with their
+OpenFlow port number (``ofport``), datapath port number (``odp_port``) and
+name (``struct ofport_dpif``, ``ofp_port_to_odp_port``,
+``odp_port_to_ofp_port`` in ofproto/ofproto-dpif.c), and the OpenFlow tables,
+one :class:`~ovsnet.ofproto.classifier.Classifier` each (``struct oftable``).
+The bridge's internal port is ``LOCAL`` (OpenFlow port 0xfffe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ovsnet.errors import OfprotoError
+from ovsnet.ofproto.classifier import DEFAULT_PREFIXES, Classifier, ClsRule
+from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
+from ovsnet.ofproto.of_flow import OfFlow
+from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
+
+__all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort"]
+
+#: OpenFlow tables of a bridge (ofproto.h N_TABLES), the last one internal
+N_TABLES = 255
+#: the hidden table of OVS's internal rules (ofproto-dpif.c TBL_INTERNAL)
+TBL_INTERNAL = N_TABLES - 1
+
+
+@dataclass(frozen=True)
+class BridgePort:
+    """One bridge port: its name, OpenFlow port and datapath port."""
+
+    name: str
+    ofport: int
+    odp_port: int
+
+
+class Bridge:
+    """An OpenFlow bridge: ports and 255 flow tables (table 254 is internal).
+
+    ``Bridge("br0", local_odp_port=100)`` has just its ``LOCAL`` port named
+    like the bridge; :meth:`add_port` adds more. Flows go in with
+    :meth:`add_flow` (a :class:`FlowMod` or ``ovs-ofctl add-flow`` text).
+    """
+
+    def __init__(self, name: str, *, local_odp_port: int = 0,
+                 prefixes: Iterable[str] = DEFAULT_PREFIXES):
+        self.name = name
+        self.prefixes = tuple(prefixes)
+        self._by_ofport: dict[int, BridgePort] = {}
+        self._by_odp: dict[int, BridgePort] = {}
+        self._by_name: dict[str, BridgePort] = {}
+        self.tables: dict[int, Classifier] = {}
+        self._add(BridgePort(name, OFPP_LOCAL, local_odp_port))
+
+    # -- ports ---------------------------------------------------------------
+
+    def add_port(self, name: str, ofport: int, odp_port: int) -> BridgePort:
+        """Add a port; names, OpenFlow and datapath numbers must be unused."""
+        if not 1 <= ofport < OFPP_MAX:
+            raise OfprotoError(f"bridge {self.name}: port {name!r} ofport {ofport} is out of "
+                               f"range: must be 1..{OFPP_MAX - 1}")
+        return self._add(BridgePort(name, ofport, odp_port))
+
+    def _add(self, port: BridgePort) -> BridgePort:
+        for what, index, key in (("name", self._by_name, port.name),
+                                 ("ofport", self._by_ofport, port.ofport),
+                                 ("odp_port", self._by_odp, port.odp_port)):
+            if key in index:
+                raise OfprotoError(f"bridge {self.name}: {what} {key!r} of port "
+                                   f"{port.name!r} is already used by port "
+                                   f"{index[key].name!r}")
+        self._by_name[port.name] = port
+        self._by_ofport[port.ofport] = port
+        self._by_odp[port.odp_port] = port
+        return port
+
+    def port(self, ofport: int) -> BridgePort | None:
+        """The port with this OpenFlow number (``get_ofp_port``), or None."""
+        return self._by_ofport.get(ofport)
+
+    def port_by_name(self, name: str) -> BridgePort | None:
+        return self._by_name.get(name)
+
+    def ofport_of_odp(self, odp_port: int) -> int:
+        """``odp_port_to_ofp_port``: raises :class:`OfprotoError` for an unknown port."""
+        port = self._by_odp.get(odp_port)
+        if port is None:
+            known = ", ".join(str(p) for p in sorted(self._by_odp))
+            raise OfprotoError(f"bridge {self.name} has no datapath port {odp_port} "
+                               f"(known: {known})")
+        return port.ofport
+
+    @property
+    def ports(self) -> list[BridgePort]:
+        return sorted(self._by_ofport.values(), key=lambda p: p.ofport)
+
+    @property
+    def port_map(self) -> dict[str, int]:
+        """Port name -> ofport, for the flow parser."""
+        return {p.name: p.ofport for p in self._by_ofport.values()}
+
+    @property
+    def dp_port_names(self) -> dict[int, str]:
+        """Datapath port -> name, for printing datapath actions."""
+        return {p.odp_port: p.name for p in self._by_ofport.values()}
+
+    # -- flows ---------------------------------------------------------------
+
+    def add_flow(self, flow: FlowMod | str) -> ClsRule:
+        """Add (or replace, same match and priority) one flow (``add_flow`` in ofproto.c)."""
+        fm = parse_flow(flow, self.port_map) if isinstance(flow, str) else flow
+        table = 0 if fm.table is None else fm.table
+        if not 0 <= table < TBL_INTERNAL:
+            raise OfprotoError(f"bridge {self.name}: table {table} is not a flow table "
+                               f"(valid: 0..{TBL_INTERNAL - 1})")
+        cls = self.tables.get(table)
+        if cls is None:
+            cls = self.tables[table] = Classifier(self.prefixes)
+        rule = ClsRule(fm.match, fm.priority, fm)
+        cls.replace(rule)
+        return rule
+
+    def add_flows(self, flows: Iterable[FlowMod | str]) -> None:
+        for flow in flows:
+            self.add_flow(flow)
+
+    def del_flows(self) -> None:
+        """Delete every flow of every table (``ovs-ofctl del-flows``)."""
+        self.tables.clear()
+
+    def n_flows(self) -> int:
+        return sum(len(c) for c in self.tables.values())
+
+    def lookup(self, table: int, flow: OfFlow, wc=None) -> ClsRule | None:
+        """The best rule of one table for ``flow``, tracking wildcards in ``wc``."""
+        cls = self.tables.get(table)
+        return None if cls is None else cls.lookup(flow, wc)

@@ -1,0 +1,708 @@
+"""Translation (xlate): from a flow that missed the datapath to datapath actions and a megaflow.
+
+Modelled on Open vSwitch 3.1's ``ofproto/ofproto-dpif-xlate.c`` (``xlate_actions``,
+``do_xlate_actions``, ``xlate_table_action``, ``xlate_output_action``,
+``compose_output_action__``), ``rule_dpif_lookup_from_table`` in
+``ofproto/ofproto-dpif.c`` and ``commit_odp_actions`` in ``lib/odp-util.c``,
+with the CVE-2023-1668 fix (``nw_proto`` is always un-wildcarded by actions that
+rewrite IP headers) that Debian's 3.1.0 and upstream 3.1.1 carry.
+
+:func:`xlate` starts in table 0 of a :class:`~ovsnet.ofproto.bridge.Bridge`
+and runs the OpenFlow actions of each matched rule on an in-flight copy of the
+flow. Header rewrites are not emitted when they happen: like OVS, they are
+*committed* as ``set``/``set_masked`` datapath actions (comparing the flow with
+the "base flow" the datapath already has) just before an action that needs the
+packet as modified, here an ``output``. The :class:`FlowWildcards` collect every
+bit the classifier lookups and the actions looked at; with the fields OVS
+always un-wildcards (``xlate_wc_init``) and its final clean-up
+(``xlate_wc_finish``) that is the megaflow mask.
+
+Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``),
+output to a register, resubmit and goto_table (with OVS's depth and resubmit
+limits and messages), set_field/load/move, push/pop, mod_dl_*, mod_nw_*,
+mod_tp_*, dec_ttl (TTL above 1), VLAN push/pop/modify, write_metadata, note,
+exit. Not yet: NORMAL, FLOOD, ALL, CONTROLLER (and dec_ttl sending to the
+controller), patch ports, tunnels, MPLS, clone, the action set
+(write_actions/clear_actions), conntrack; they are reported in
+:attr:`XlateResult.unsupported` and contribute nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, nla, nla_u32
+from ovsnet.ofproto import ofp_actions as A
+from ovsnet.ofproto.bridge import N_TABLES, TBL_INTERNAL, Bridge
+from ovsnet.ofproto.classifier import FlowWildcards
+from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
+from ovsnet.ofproto.ofp_fields import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    ETH_TYPE_IPV6,
+    ETH_TYPE_RARP,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MEMBERS,
+    OFPP_IN_PORT,
+    OFPP_LOCAL,
+    OFPP_MAX,
+    OFPP_NONE,
+    OFPP_TABLE,
+    VLAN_CFI,
+    Match,
+    MFField,
+    format_match,
+    format_port,
+)
+
+__all__ = ["MAX_DEPTH", "MAX_RESUBMITS", "TraceStep", "XlateResult", "format_megaflow",
+           "xlate"]
+
+#: ofproto-dpif-xlate.c MAX_DEPTH and MAX_RESUBMITS
+MAX_DEPTH = 64
+MAX_RESUBMITS = MAX_DEPTH * MAX_DEPTH
+#: ``nl_attr_oversized``: actions longer than this cannot be a netlink attribute
+_MAX_ACTIONS_LEN = 0xFFFF
+
+FRAG_ANY, FRAG_LATER = 1, 2
+ETH_TYPE_VLAN = 0x8100
+
+#: xlate_strerror() texts of the errors this model raises
+ERROR_TEXT = {"recursion": "Recursion too deep", "resubmits": "Too many resubmits"}
+
+
+@dataclass
+class TraceStep:
+    """One table lookup, as ``ofproto/trace`` prints it (``xlate_report_table``).
+
+    ``rule`` is the matched rule's match text (``in_port=1,ip``; ``""`` for a
+    catch-all) or None for "No match."; ``depth`` the resubmit nesting;
+    ``actions`` the lines printed under it (actions, ``>>>> error <<<<``).
+    """
+
+    table: int
+    rule: str | None
+    priority: int | None
+    cookie: int
+    depth: int
+    actions: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.rule is None:
+            return f"{self.table:2d}. No match."
+        text = self.rule + (", " if self.rule else "") + f"priority {self.priority}"
+        if self.cookie:
+            text += f", cookie {self.cookie:#x}"
+        return f"{self.table:2d}. {text}"
+
+
+@dataclass
+class XlateResult:
+    """What :func:`xlate` produced.
+
+    ``datapath_actions`` are netlink-encoded (``b""`` is drop), ``wc`` the
+    megaflow mask over :attr:`flow` (the flow as translation received it),
+    ``final_flow`` the flow after the actions, ``error`` a xlate_strerror text
+    when translation failed (then the actions are a drop), ``errors`` every
+    ``>>>>`` message, ``unsupported`` the actions this model skipped.
+    """
+
+    flow: OfFlow
+    final_flow: OfFlow
+    datapath_actions: bytes
+    wc: FlowWildcards
+    trace: list[TraceStep]
+    errors: list[str]
+    error: str | None = None
+    unsupported: list[str] = field(default_factory=list)
+
+    def megaflow(self) -> str:
+        """The ``Megaflow:`` line of ``ofproto/trace``."""
+        return format_megaflow(self.wc, self.flow)
+
+    def trace_text(self) -> str:
+        """The table part of ``ofproto/trace`` (table lines and their actions)."""
+        out = []
+        for step in self.trace:
+            pad = "    " * step.depth
+            out.append(pad + step.line())
+            out.extend(pad + "    " + a for a in step.actions)
+        return "\n".join(out)
+
+
+def format_megaflow(wc: FlowWildcards, flow: OfFlow) -> str:
+    """``match_format`` of ``flow`` under ``wc`` as ``ofproto/trace`` prints the megaflow.
+
+    OVS prints the packet type (``eth``: xlate always un-wildcards it) after
+    the metadata fields (``recirc_id`` ...) and before the protocol.
+    """
+    match = FlowWildcards({m: v for m, v in wc.masks.items() if m in MEMBERS}).to_match(flow)
+    head, rest = Match(), Match()
+    for member, (value, mask) in match.members().items():
+        target = head if member in ("pkt_mark", "recirc_id", "dp_hash", "skb_priority") else rest
+        target.set_member(member, value, mask)
+    parts = [format_match(head), "eth", format_match(rest)]
+    return ",".join(p for p in parts if p)
+
+
+def _is_ip(flow: OfFlow) -> bool:
+    return flow.dl_type in (ETH_TYPE_IP, ETH_TYPE_IPV6)
+
+
+class _Error(Exception):
+    pass
+
+
+class _Ctx:
+    """``struct xlate_ctx``: the state of one translation."""
+
+    def __init__(self, bridge: Bridge, flow: OfFlow):
+        self.bridge = bridge
+        self.flow = flow.copy()
+        self.base = flow.copy()
+        self.wc = FlowWildcards()
+        self.odp = bytearray()
+        self.depth = 0
+        self.resubmits = 0
+        self.table_id = 0
+        self.exit = False
+        self.error: str | None = None
+        self.errors: list[str] = []
+        self.unsupported: list[str] = []
+        self.stack: list[tuple[int, int]] = []
+        self.trace: list[TraceStep] = []
+        self.step: TraceStep | None = None
+
+    # -- reporting ----------------------------------------------------------
+
+    def report(self, text: str) -> None:
+        if self.step is not None:
+            self.step.actions.append(text)
+
+    def report_error(self, text: str) -> None:
+        self.errors.append(text)
+        self.report(f">>>> {text} <<<<")
+
+    # -- wildcards -------------------------------------------------------------
+
+    def mask(self, member: str, mask: int | None = None) -> None:
+        if mask is None:
+            mask = (1 << OF_MEMBERS[member]) - 1
+        if member in MEMBERS:
+            self.wc.unwildcard(member, mask)
+        elif mask:
+            self.wc.masks[member] = self.wc.masks.get(member, 0) | mask
+
+
+# ---------------------------------------------------------------------------------
+# Field access in field units (mf_get_value / mf_set_flow_value_masked)
+
+
+def _field_parts(fld: MFField) -> list[tuple[str, int, int]]:
+    """(member, shift within the field value, member bits) pieces of a field."""
+    if fld.name.startswith("xreg"):
+        lo = int(fld.member[3:])
+        return [(f"reg{lo}", 32, 0xFFFFFFFF), (f"reg{lo + 1}", 0, 0xFFFFFFFF)]
+    return [(fld.member, 0, fld.member_bits)]
+
+
+def _get_field(flow: OfFlow, fld: MFField) -> int:
+    value = 0
+    for member, shift, bits in _field_parts(fld):
+        value |= ((getattr(flow, member) & bits) >> fld.shift) << shift
+    return value
+
+
+def _set_field(flow: OfFlow, fld: MFField, value: int, mask: int) -> None:
+    for member, shift, bits in _field_parts(fld):
+        v = ((value >> shift) << fld.shift) & bits
+        m = ((mask >> shift) << fld.shift) & bits
+        old = getattr(flow, member)
+        flow.set(member, ((old & ~m) | (v & m)) & ((1 << OF_MEMBERS[member]) - 1))
+
+
+def _mask_field(ctx: _Ctx, fld: MFField, mask: int) -> None:
+    for member, shift, bits in _field_parts(fld):
+        ctx.mask(member, ((mask >> shift) << fld.shift) & bits)
+
+
+def _prereqs_ok(prereq: str, flow: OfFlow, ctx: _Ctx) -> bool:
+    """``mf_are_prereqs_ok`` with the wildcards it examines un-wildcarded."""
+    if prereq in ("none", "ethernet"):
+        return True
+    if prereq == "vlan_vid":
+        ctx.mask("vlan_tci", VLAN_CFI)
+        return bool(flow.vlan_tci & VLAN_CFI)
+    dl = flow.dl_type
+    if prereq == "ipv4":
+        return dl == ETH_TYPE_IP
+    if prereq == "ipv6":
+        return dl == ETH_TYPE_IPV6
+    if prereq == "ip_any":
+        return dl in (ETH_TYPE_IP, ETH_TYPE_IPV6)
+    if prereq == "arp":
+        return dl in (ETH_TYPE_ARP, ETH_TYPE_RARP)
+    if prereq == "mpls":
+        return dl in (0x8847, 0x8848)
+    if not _is_ip(flow):
+        return False
+    ctx.mask("nw_proto")
+    proto = flow.nw_proto
+    if prereq in ("tcp", "udp", "sctp"):
+        return proto == {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "sctp": IPPROTO_SCTP}[prereq]
+    if prereq == "icmpv4":
+        return dl == ETH_TYPE_IP and proto == IPPROTO_ICMP
+    if dl != ETH_TYPE_IPV6 or proto != IPPROTO_ICMPV6:
+        return False
+    if prereq == "icmpv6":
+        return True
+    ctx.mask("tp_src", 0xFF)
+    ctx.mask("tp_dst", 0xFF)
+    want = {"nd": (135, 136), "nd_solicit": (135,), "nd_advert": (136,)}[prereq]
+    return flow.tp_src in want and flow.tp_dst == 0
+
+
+#: fields whose setting also un-wildcards nw_proto (mf_set_mask_l3_prereqs, 3.1.1)
+_L3_FIELDS = {"ip_src", "ip_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_tos", "ip_dscp",
+              "nw_ecn", "nw_ttl", "arp_op", "arp_spa", "arp_tpa", "arp_sha", "arp_tha"}
+
+
+# ---------------------------------------------------------------------------------
+# Committing header changes (lib/odp-util.c commit_odp_actions)
+
+
+def _b(value: int, n: int) -> bytes:
+    return value.to_bytes(n, "big")
+
+
+def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]]) -> None:
+    """``commit``: a set/set_masked of ``attr`` for the fields that changed (keycmp_mask)."""
+    flow, base, wc = ctx.flow, ctx.base, ctx.wc
+    key, mask = b"", b""
+    differ = False
+    fully = True
+    for member, n, writable in fields:
+        v, bv = getattr(flow, member), getattr(base, member)
+        m = wc.get(member) if writable else 0
+        if v == bv:
+            m = 0
+        else:
+            differ = True
+        if m != (1 << (8 * n)) - 1:
+            fully = False
+        key += _b(v, n)
+        mask += _b(m & ((1 << (8 * n)) - 1), n)
+    if not differ:
+        return
+    if fully:
+        ctx.odp += nla(ActionAttr.SET, nla(attr, key))
+    else:
+        ctx.odp += nla(ActionAttr.SET_MASKED, nla(attr, key + mask))
+    for member, _n, _w in fields:
+        base.set(member, getattr(flow, member))
+
+
+def _vlan_stack(f: OfFlow) -> list[tuple[int, int]]:
+    """The VLAN headers (tpid, tci), outermost first (flow_count_vlan_headers)."""
+    out = []
+    for tpid, tci in (("vlan_tpid", "vlan_tci"), ("vlan1_tpid", "vlan1_tci")):
+        if not getattr(f, tci) & VLAN_CFI:
+            break
+        out.append((getattr(f, tpid) or ETH_TYPE_VLAN, getattr(f, tci)))
+    return out
+
+
+def _commit_vlan(ctx: _Ctx) -> None:
+    """``commit_vlan_action``: pop the base's tags that differ, push the flow's."""
+    base, flow = _vlan_stack(ctx.base), _vlan_stack(ctx.flow)
+    bn, fn = len(base), len(flow)
+    while bn and fn and base[bn - 1] == flow[fn - 1]:  # flow_skip_common_vlan_headers
+        bn -= 1
+        fn -= 1
+    for _ in range(bn):
+        ctx.odp += nla(ActionAttr.POP_VLAN)
+    for i in range(fn - 1, -1, -1):
+        tpid, tci = flow[i]
+        ctx.odp += nla(ActionAttr.PUSH_VLAN, _b(tpid, 2) + _b(tci, 2))
+    for member in ("vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci"):
+        ctx.base.set(member, getattr(ctx.flow, member))
+
+
+def _commit_actions(ctx: _Ctx) -> None:
+    """``commit_odp_actions`` for the headers this model rewrites, in OVS's order."""
+    flow = ctx.flow
+    _commit(ctx, KeyAttr.ETHERNET, [("dl_src", 6, True), ("dl_dst", 6, True)])
+    if flow.dl_type == ETH_TYPE_IP:
+        _commit(ctx, KeyAttr.IPV4, [("nw_src", 4, True), ("nw_dst", 4, True),
+                                    ("nw_proto", 1, False), ("nw_tos", 1, True),
+                                    ("nw_ttl", 1, True), ("nw_frag", 1, False)])
+    elif flow.dl_type == ETH_TYPE_IPV6:
+        _commit(ctx, KeyAttr.IPV6, [("ipv6_src", 16, True), ("ipv6_dst", 16, True),
+                                    ("ipv6_label", 4, True), ("nw_proto", 1, False),
+                                    ("nw_tos", 1, True), ("nw_ttl", 1, True),
+                                    ("nw_frag", 1, False)])
+    base = ctx.base
+    if (_is_ip(base) and (base.tp_src or base.tp_dst)
+            and not base.nw_frag & FRAG_LATER):  # commit_set_port_action
+        attr = {IPPROTO_TCP: KeyAttr.TCP, IPPROTO_UDP: KeyAttr.UDP,
+                IPPROTO_SCTP: KeyAttr.SCTP}.get(flow.nw_proto)
+        if attr is not None:
+            _commit(ctx, attr, [("tp_src", 2, True), ("tp_dst", 2, True)])
+    _commit_vlan(ctx)
+
+
+# ---------------------------------------------------------------------------------
+# Tables
+
+
+def _lookup_from_table(ctx: _Ctx, table_id: int, in_port: int, honor_table_miss: bool):
+    """``rule_dpif_lookup_from_table``: (rule or None, table it was found in).
+
+    A resubmit (``honor_table_miss`` false) that misses goes on to the next
+    tables; table 0 and goto_table stop at the first table. A miss is OVS's
+    ``no_packet_in_rule`` (drop): there are no controllers to send it to.
+    """
+    flow = ctx.flow
+    old_in_port, old_src, old_dst = flow.in_port, flow.tp_src, flow.tp_dst
+    if flow.nw_frag & FRAG_ANY:  # frag_handling "normal": ports are unavailable
+        flow.tp_src = flow.tp_dst = 0
+    flow.in_port = in_port
+    rule, found = None, table_id
+    try:
+        next_id = table_id
+        while next_id < N_TABLES:
+            found = next_id
+            rule = ctx.bridge.lookup(next_id, flow, ctx.wc)
+            if rule is not None or honor_table_miss:
+                break
+            next_id += 1
+            if next_id == TBL_INTERNAL:
+                next_id += 1
+    finally:
+        flow.in_port, flow.tp_src, flow.tp_dst = old_in_port, old_src, old_dst
+    return rule, found
+
+
+def _resource_check(ctx: _Ctx) -> bool:
+    """``xlate_resubmit_resource_check``."""
+    if ctx.depth >= MAX_DEPTH:
+        ctx.report_error(f"over max translation depth {MAX_DEPTH}")
+        ctx.error = ERROR_TEXT["recursion"]
+    elif ctx.resubmits >= MAX_RESUBMITS:
+        ctx.report_error(f"over {MAX_RESUBMITS} resubmit actions")
+        ctx.error = ERROR_TEXT["resubmits"]
+    elif len(ctx.odp) > _MAX_ACTIONS_LEN:
+        ctx.report_error("resubmits yielded over 64 kB of actions")
+        ctx.exit = True
+    elif len(ctx.stack) >= 65536 // 16:
+        ctx.report_error("resubmits yielded over 64 kB of stack")
+        ctx.error = "Stack too deep"
+    else:
+        return True
+    return False
+
+
+def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool) -> None:
+    """``xlate_table_action`` + ``xlate_recursively``."""
+    if not _resource_check(ctx):
+        return
+    old_table = ctx.table_id
+    rule, ctx.table_id = _lookup_from_table(ctx, table_id, in_port, honor_table_miss)
+    deepens = table_id <= old_table
+    old_step = ctx.step
+    _report_table(ctx, rule, table_id)
+    ctx.resubmits += 1
+    ctx.depth += deepens
+    _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    ctx.depth -= deepens
+    ctx.step = old_step
+    ctx.table_id = old_table
+
+
+def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
+    depth = 0 if ctx.step is None else ctx.step.depth + 1
+    if rule is None:
+        step = TraceStep(table_id, None, None, 0, depth)
+    else:
+        step = TraceStep(table_id, format_match(rule.match), rule.priority,
+                         rule.payload.cookie, depth)
+    ctx.trace.append(step)
+    ctx.step = step
+
+
+# ---------------------------------------------------------------------------------
+# Actions
+
+
+def _output(ctx: _Ctx, port: int) -> None:
+    """``xlate_output_action`` for the ports this model supports."""
+    flow = ctx.flow
+    if port == OFPP_IN_PORT:
+        _compose_output(ctx, flow.in_port)
+    elif port == OFPP_TABLE:
+        _table_action(ctx, flow.in_port, 0, True)
+    elif port == OFPP_NONE:
+        pass
+    elif port < OFPP_MAX or port == OFPP_LOCAL:
+        if port != flow.in_port:
+            _compose_output(ctx, port)
+        else:
+            ctx.report("skipping output to input port")
+    else:
+        name = format_port(port)
+        ctx.unsupported.append(name)
+        ctx.report(f">>>> output to {name} is not supported by this model <<<<")
+
+
+def _compose_output(ctx: _Ctx, ofport: int) -> None:
+    """``compose_output_action__`` for a plain port: commit, then ``output``."""
+    port = ctx.bridge.port(ofport)
+    if port is None:
+        ctx.report("Nonexistent output port")
+        return
+    _commit_actions(ctx)
+    ctx.odp += nla_u32(ActionAttr.OUTPUT, port.odp_port)
+
+
+def _do_actions(ctx: _Ctx, actions) -> None:
+    """``do_xlate_actions``."""
+    if not actions:
+        ctx.report("drop")
+        return
+    flow, wc = ctx.flow, ctx
+    for a in actions:
+        if ctx.error is not None or ctx.exit:
+            break
+        ctx.report(a.format(ctx.bridge.port_map))
+        if isinstance(a, A.Output):
+            _output(ctx, a.port)
+        elif isinstance(a, A.OutputReg):
+            port = _get_subfield(flow, a.src)
+            if port <= 0xFFFF:
+                _mask_subfield(ctx, a.src)
+                _output(ctx, port)
+            else:
+                ctx.report(f"output port {port} is out of range")
+        elif isinstance(a, A.Resubmit):
+            in_port = flow.in_port if a.in_port == OFPP_IN_PORT else a.in_port
+            table = ctx.table_id if a.table == 255 else a.table
+            if a.with_ct_orig:
+                ctx.report_error("resubmit(ct) with non-tracked or non-IP packet!")
+                continue
+            _table_action(ctx, in_port, table, False)
+        elif isinstance(a, A.GotoTable):
+            _table_action(ctx, flow.in_port, a.table, True)
+        elif isinstance(a, A.SetField):
+            _xlate_set_field(ctx, a)
+        elif isinstance(a, A.RegMove):
+            if not (_prereqs_ok(a.src.field.prereq, flow, ctx)
+                    and _prereqs_ok(a.dst.field.prereq, flow, ctx)):
+                ctx.report("unmet prerequisites for move, ignored")
+                continue
+            value = _get_subfield(flow, a.src)
+            _mask_subfield(ctx, a.src)
+            _mask_subfield(ctx, a.dst)
+            _set_subfield(flow, a.dst, value)
+        elif isinstance(a, A.StackPush):
+            _mask_subfield(ctx, a.subfield)
+            ctx.stack.append((_get_subfield(flow, a.subfield), a.subfield.n_bits))
+        elif isinstance(a, A.StackPop):
+            if not ctx.stack:
+                ctx.report_error("stack underflow")
+                continue
+            value, _n = ctx.stack.pop()
+            _mask_subfield(ctx, a.subfield)
+            _set_subfield(flow, a.subfield, value & ((1 << a.subfield.n_bits) - 1))
+        elif isinstance(a, A.SetEth):
+            member = "dl_src" if a.which == "src" else "dl_dst"
+            wc.mask(member)
+            flow.set(member, a.mac)
+        elif isinstance(a, A.SetIPv4):
+            if flow.dl_type == ETH_TYPE_IP:
+                member = "nw_src" if a.which == "src" else "nw_dst"
+                wc.mask(member)
+                wc.mask("nw_proto")
+                flow.set(member, a.ip)
+        elif isinstance(a, (A.SetIpDscp, A.SetIpEcn)):
+            if _is_ip(flow):
+                bits = 0xFC if isinstance(a, A.SetIpDscp) else 0x03
+                value = a.tos if isinstance(a, A.SetIpDscp) else a.ecn
+                wc.mask("nw_proto")
+                wc.mask("nw_tos", bits)
+                flow.set("nw_tos", (flow.nw_tos & ~bits & 0xFF) | value)
+        elif isinstance(a, A.SetIpTtl):
+            if _is_ip(flow):
+                wc.mask("nw_proto")
+                wc.mask("nw_ttl")
+                flow.set("nw_ttl", a.ttl)
+        elif isinstance(a, A.SetL4Port):
+            if _is_ip(flow) and not flow.nw_frag & FRAG_LATER:
+                member = "tp_src" if a.which == "src" else "tp_dst"
+                wc.mask("nw_proto")
+                wc.mask(member)
+                flow.set(member, a.port)
+        elif isinstance(a, A.DecTtl):
+            wc.mask("nw_ttl")
+            wc.mask("nw_proto")
+            if _is_ip(flow):
+                if flow.nw_ttl > 1:
+                    flow.set("nw_ttl", flow.nw_ttl - 1)
+                else:
+                    ctx.unsupported.append("dec_ttl to controller")
+                    ctx.report(">>>> dec_ttl sending to the controller is not supported "
+                               "by this model <<<<")
+                    return
+        elif isinstance(a, A.SetVlanVid):
+            wc.mask("vlan_tci", 0x0FFF | VLAN_CFI)
+            if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
+                if not flow.vlan_tpid:
+                    flow.set("vlan_tpid", ETH_TYPE_VLAN)
+                flow.set("vlan_tci", (flow.vlan_tci & ~0x0FFF & 0xFFFF) | a.vid | VLAN_CFI)
+        elif isinstance(a, A.SetVlanPcp):
+            wc.mask("vlan_tci", 0xE000 | VLAN_CFI)
+            if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
+                if not flow.vlan_tpid:
+                    flow.set("vlan_tpid", ETH_TYPE_VLAN)
+                flow.set("vlan_tci", (flow.vlan_tci & 0x1FFF) | (a.pcp << 13) | VLAN_CFI)
+        elif isinstance(a, A.StripVlan):
+            _pop_vlan(ctx)
+        elif isinstance(a, A.PushVlan):
+            _push_vlan(ctx, a.ethertype)
+        elif isinstance(a, A.WriteMetadata):
+            flow.set("metadata", (flow.metadata & ~a.mask) | (a.metadata & a.mask))
+        elif isinstance(a, A.SetTunnel):
+            flow.set("tun_id", a.tun_id)
+        elif isinstance(a, A.Note):
+            pass
+        elif isinstance(a, A.Simple) and a.name == "exit":
+            ctx.exit = True
+        else:
+            ctx.unsupported.append(a.format())
+            ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+
+
+def _pop_vlan(ctx: _Ctx) -> None:
+    """``flow_pop_vlan``: the inner tag (if any) moves out, un-wildcarded."""
+    flow = ctx.flow
+    n = len(_vlan_stack(flow))
+    if n > 1:
+        ctx.mask("vlan1_tci")
+        ctx.mask("vlan1_tpid")
+        flow.set("vlan_tpid", flow.vlan1_tpid)
+        flow.set("vlan_tci", flow.vlan1_tci)
+        flow.set("vlan1_tpid", 0)
+        flow.set("vlan1_tci", 0)
+    elif n == 1:
+        flow.set("vlan_tpid", 0)
+        flow.set("vlan_tci", 0)
+
+
+def _push_vlan(ctx: _Ctx, tpid: int) -> None:
+    """``flow_push_vlan_uninit`` + the new outer tag with only CFI set."""
+    flow = ctx.flow
+    n = len(_vlan_stack(flow))
+    if n:
+        ctx.mask("vlan_tci")
+        ctx.mask("vlan_tpid")
+    if n > 1:
+        ctx.mask("vlan1_tci")
+        ctx.mask("vlan1_tpid")
+    flow.set("vlan1_tpid", flow.vlan_tpid)
+    flow.set("vlan1_tci", flow.vlan_tci)
+    flow.set("vlan_tpid", tpid)
+    flow.set("vlan_tci", VLAN_CFI)
+
+
+def _xlate_set_field(ctx: _Ctx, a: A.SetField) -> None:
+    """``OFPACT_SET_FIELD``: set the field only if the packet has it."""
+    fld, flow = a.field, ctx.flow
+    if not _prereqs_ok(fld.prereq, flow, ctx):
+        ctx.report(f"unmet prerequisites for {fld.name}, set_field ignored")
+        return
+    if fld.name in _L3_FIELDS and (_is_ip(flow) or flow.dl_type in (ETH_TYPE_ARP,
+                                                                      ETH_TYPE_RARP)):
+        ctx.mask("nw_proto")
+    name = fld.name
+    if name in ("vlan_vid", "dl_vlan"):
+        # a VID write also sets the CFI bit (mf_set_flow_value: flow_set_vlan_vid)
+        ctx.mask("vlan_tci", (a.mask & 0x0FFF) | VLAN_CFI)
+        vid_mask = a.mask & 0x0FFF
+        tci = (flow.vlan_tci & ~vid_mask & 0xFFFF) | (a.value & vid_mask) | VLAN_CFI
+        flow.set("vlan_tci", tci)
+        return
+    if name in ("vlan_pcp", "dl_vlan_pcp"):
+        ctx.mask("vlan_tci", 0xE000 | VLAN_CFI)
+        flow.set("vlan_tci", (flow.vlan_tci & 0x1FFF) | ((a.value & 7) << 13) | VLAN_CFI)
+        return
+    _mask_field(ctx, fld, a.mask)
+    _set_field(flow, fld, a.value, a.mask)
+
+
+def _get_subfield(flow: OfFlow, sf: A.Subfield) -> int:
+    return (_get_field(flow, sf.field) >> sf.ofs) & ((1 << sf.n_bits) - 1)
+
+
+def _set_subfield(flow: OfFlow, sf: A.Subfield, value: int) -> None:
+    mask = ((1 << sf.n_bits) - 1) << sf.ofs
+    _set_field(flow, sf.field, value << sf.ofs, mask)
+
+
+def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
+    _mask_field(ctx, sf.field, ((1 << sf.n_bits) - 1) << sf.ofs)
+
+
+# ---------------------------------------------------------------------------------
+# Entry point
+
+
+def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateResult:
+    """Translate ``flow`` through ``bridge``'s tables (``xlate_actions``).
+
+    ``in_port`` (an OpenFlow port) overrides ``flow.in_port``. The result has
+    the datapath actions, the megaflow mask and the trace.
+    """
+    flow = flow.copy()
+    if in_port is not None:
+        flow.set("in_port", in_port)
+    ctx = _Ctx(bridge, flow)
+    # xlate_wc_init: what translation always examines
+    ctx.mask("in_port")
+    ctx.mask("dl_type")
+    if _is_ip(flow):
+        ctx.mask("nw_frag", FRAG_ANY | FRAG_LATER)
+    ctx.mask("recirc_id")
+
+    rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port, True)
+    _report_table(ctx, rule, 0)
+    _do_actions(ctx, rule.payload.actions if rule is not None else ())
+
+    _wc_finish(ctx, flow)
+    actions = bytes(ctx.odp)
+    if ctx.error is not None:
+        actions = b""
+    return XlateResult(flow=flow, final_flow=ctx.flow, datapath_actions=actions, wc=ctx.wc,
+                       trace=ctx.trace, errors=ctx.errors, error=ctx.error,
+                       unsupported=ctx.unsupported)
+
+
+def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:
+    """``xlate_wc_finish``."""
+    masks = ctx.wc.masks
+    # flow_wildcards_clear_non_packet_fields
+    for member in ("metadata", "conj_id", "actset_output", *(f"reg{i}" for i in range(16))):
+        masks.pop(member, None)
+    if (flow.dl_type, flow.nw_proto) in ((ETH_TYPE_IP, IPPROTO_ICMP),
+                                         (ETH_TYPE_IPV6, IPPROTO_ICMPV6)):
+        for member in ("tp_src", "tp_dst"):
+            if member in masks:
+                masks[member] &= 0xFF
+    for member in ("vlan_tci", "vlan1_tci"):
+        if masks.get(member):
+            masks[member] |= VLAN_CFI
+    if flow.nw_frag & FRAG_LATER:
+        masks.pop("tp_src", None)
+        masks.pop("tp_dst", None)
