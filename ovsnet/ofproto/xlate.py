@@ -145,8 +145,37 @@ def format_megaflow(wc: FlowWildcards, flow: OfFlow) -> str:
     for member, (value, mask) in match.members().items():
         target = head if member in ("pkt_mark", "recirc_id", "dp_hash", "skb_priority") else rest
         target.set_member(member, value, mask)
-    parts = [format_match(head), "eth", format_match(rest)]
+    body = format_match(rest)
+    inner_mask = wc.get("vlan1_tci") if wc.get("vlan_tci") else 0
+    if inner_mask:
+        # match_format prints each VLAN header in turn: dl_vlan1 follows dl_vlan
+        outer = _vlan_text(flow.vlan_tci, wc.get("vlan_tci"), "")
+        inner = _vlan_text(flow.vlan1_tci & inner_mask, inner_mask, "1")
+        tokens = body.split(",")
+        n = len(outer.split(","))
+        for i in range(len(tokens) - n + 1):
+            if ",".join(tokens[i:i + n]) == outer:
+                tokens[i + n:i + n] = [inner]
+                break
+        body = ",".join(tokens)
+    parts = [format_match(head), "eth", body]
     return ",".join(p for p in parts if p)
+
+
+def _vlan_text(tci: int, mask: int, suffix: str) -> str:
+    """One VLAN header as ``match_format`` prints it (``dl_vlan1=...`` for the inner one)."""
+    vid_m, pcp_m = mask & 0x0FFF, mask & 0xE000
+    if (mask & VLAN_CFI and tci & VLAN_CFI and vid_m in (0, 0x0FFF) and pcp_m in (0, 0xE000)
+            and (vid_m or pcp_m)):
+        out = []
+        if vid_m:
+            out.append(f"dl_vlan{suffix}={tci & 0x0FFF}")
+        if pcp_m:
+            out.append(f"dl_vlan_pcp{suffix}={tci >> 13}")
+        return ",".join(out)
+    if mask == 0xFFFF:
+        return f"vlan_tci{suffix}=0x{tci:04x}"
+    return f"vlan_tci{suffix}=0x{tci:04x}/0x{mask:04x}"
 
 
 def _is_ip(flow: OfFlow) -> bool:
@@ -323,8 +352,10 @@ def _commit_vlan(ctx: _Ctx) -> None:
     while bn and fn and base[bn - 1] == flow[fn - 1]:  # flow_skip_common_vlan_headers
         bn -= 1
         fn -= 1
-    for _ in range(bn):
+    for i in range(bn - 1, -1, -1):
         ctx.odp += nla(ActionAttr.POP_VLAN)
+        for member in (("vlan_tpid", "vlan_tci"), ("vlan1_tpid", "vlan1_tci"))[i]:
+            ctx.mask(member)
     for i in range(fn - 1, -1, -1):
         tpid, tci = flow[i]
         ctx.odp += nla(ActionAttr.PUSH_VLAN, _b(tpid, 2) + _b(tci, 2))
