@@ -1,0 +1,250 @@
+"""Translation (ovsnet.ofproto.xlate) on hand-written bridges, with OVS 3.1's expected results.
+
+The expectations follow ofproto-dpif-xlate.c as described in each test; the
+differential suite (tests/differential/test_xlate_real.py) checks the same
+machinery against a real ovs-vswitchd.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ovsnet.datapath import odp
+from ovsnet.errors import OfprotoError
+from ovsnet.ofproto.bridge import Bridge
+from ovsnet.ofproto.of_flow import OfFlow
+from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
+from ovsnet.ofproto.xlate import MAX_DEPTH, MAX_RESUBMITS, xlate
+
+IP, IPV6, TCP, ICMP = 0x0800, 0x86DD, 6, 1
+
+
+def bridge(*flows: str, ports=(1, 2, 3, 4)) -> Bridge:
+    br = Bridge("br0", local_odp_port=100)
+    for n in ports:
+        br.add_port(f"p{n}", n, n + 10)  # odp_port differs from ofport on purpose
+    br.add_flows(flows)
+    return br
+
+
+def icmp(**kw) -> OfFlow:
+    members = dict(dl_src=0x505400000005, dl_dst=0x505400000007, dl_type=IP,
+                   nw_src=0xC0A80001, nw_dst=0xC0A80002, nw_proto=ICMP, nw_ttl=64, tp_src=8)
+    members.update(kw)
+    return OfFlow(**members)
+
+
+def tcp(**kw) -> OfFlow:
+    return icmp(nw_proto=TCP, tp_src=1234, tp_dst=80, **kw)
+
+
+def actions(result) -> str:
+    return odp.format_actions(result.datapath_actions)
+
+
+def test_output_uses_datapath_port_numbers():
+    r = xlate(bridge("in_port=1,actions=output:2,output:3"), icmp(), in_port=1)
+    assert actions(r) == "12,13"
+    assert r.error is None and not r.errors
+
+
+def test_table_miss_drops_and_says_no_match():
+    r = xlate(bridge("in_port=2,actions=output:3"), icmp(), in_port=1)
+    assert actions(r) == "drop"
+    assert [s.line() for s in r.trace] == [" 0. No match."]
+    assert r.trace[0].actions == ["drop"]
+    # in_port, dl_type, nw_frag and recirc_id are always un-wildcarded; nw_proto was
+    # never looked at, so the megaflow says "ip"
+    assert r.megaflow() == "recirc_id=0,eth,ip,in_port=1,nw_frag=no"
+
+
+def test_output_to_input_port_is_skipped_but_in_port_action_outputs():
+    r = xlate(bridge("actions=output:1,in_port,output:2"), icmp(), in_port=1)
+    assert actions(r) == "11,12"
+    assert "skipping output to input port" in r.trace[0].actions
+
+
+def test_output_to_local_and_to_a_missing_port():
+    r = xlate(bridge("actions=LOCAL,output:9"), icmp(), in_port=1)
+    assert actions(r) == "100"
+    assert "Nonexistent output port" in r.trace[0].actions
+
+
+def test_resubmit_order_and_trace_nesting():
+    br = bridge("in_port=1,actions=output:2,resubmit(,1),output:4",
+                "table=1,actions=output:3,resubmit(3,2)",
+                "table=2,in_port=3,actions=output:1")
+    r = xlate(br, icmp(), in_port=1)
+    # the resubmit to port 3 in table 2 outputs to port 1, which is not the input port there
+    # (flow.in_port is restored after the lookup, so it is still 1: skipped)
+    assert actions(r) == "12,13,14"
+    assert [(s.table, s.depth) for s in r.trace] == [(0, 0), (1, 1), (2, 2)]
+    assert r.trace[2].actions[-1] == "skipping output to input port"
+
+
+def test_resubmit_miss_goes_on_to_later_tables_but_goto_table_does_not():
+    br = bridge("in_port=1,actions=resubmit(,1)", "table=3,actions=output:2")
+    assert actions(xlate(br, icmp(), in_port=1)) == "12"
+    br = bridge("in_port=1,actions=goto_table:1", "table=3,actions=output:2")
+    r = xlate(br, icmp(), in_port=1)
+    assert actions(r) == "drop"
+    assert r.trace[-1].line() == " 1. No match."
+
+
+def test_recursion_limit():
+    r = xlate(bridge("actions=resubmit:1,resubmit:2,output:3"), icmp(), in_port=1)
+    assert r.error == "Recursion too deep"
+    assert r.errors == [f"over max translation depth {MAX_DEPTH}"]
+    assert actions(r) == "drop"
+    assert len(r.trace) == MAX_DEPTH + 1
+
+
+def test_resubmit_limit():
+    flows = [f"in_port={i},actions=resubmit:{i + 1},resubmit:{i + 1},local"
+             for i in range(1, 65)]
+    r = xlate(bridge(*flows, "in_port=65,actions=local", ports=(1,)), OfFlow(), in_port=1)
+    assert r.error == "Too many resubmits"
+    assert r.errors == [f"over {MAX_RESUBMITS} resubmit actions"]
+    assert actions(r) == "drop"
+
+
+def test_goto_table_does_not_deepen_forwards():
+    flows = [f"table={i},actions=goto_table:{i + 1}" for i in range(0, 100)]
+    r = xlate(bridge(*flows, "table=100,actions=output:2"), icmp(), in_port=1)
+    assert actions(r) == "12" and r.error is None
+
+
+def test_header_changes_are_committed_before_output_only():
+    r = xlate(bridge("actions=mod_dl_dst:50:54:00:00:00:0a,mod_nw_src:10.0.0.1,output:2,"
+                     "mod_nw_dst:10.0.0.2"), icmp(), in_port=1)
+    # the rewrite after the last output never reaches the datapath
+    assert actions(r) == "set(eth(dst=50:54:00:00:00:0a)),set(ipv4(src=10.0.0.1)),12"
+    assert r.final_flow.nw_dst == 0x0A000002
+    # the rewritten fields and nw_proto (CVE-2023-1668 fix) are in the megaflow
+    assert r.wc.get("dl_dst") == (1 << 48) - 1 and r.wc.get("nw_proto") == 0xFF
+
+
+def test_unchanged_value_is_not_committed():
+    r = xlate(bridge("actions=mod_dl_dst:50:54:00:00:00:07,output:2"), icmp(), in_port=1)
+    assert actions(r) == "12"
+    assert "dl_dst=50:54:00:00:00:07" in r.megaflow()
+
+
+def test_set_masked_payload_carries_only_changed_fields():
+    r = xlate(bridge("actions=dec_ttl,output:2,dec_ttl,output:3"), icmp(nw_ttl=3), in_port=1)
+    assert actions(r) == "set(ipv4(ttl=2)),12,set(ipv4(ttl=1)),13"
+    assert r.megaflow() == "recirc_id=0,eth,icmp,in_port=1,nw_ttl=3,nw_frag=no"
+
+
+def test_dec_ttl_ipv6():
+    flow = OfFlow(dl_type=IPV6, ipv6_src=1, ipv6_dst=2, nw_proto=10, nw_ttl=128)
+    r = xlate(bridge("actions=dec_ttl,output:2"), flow, in_port=1)
+    assert actions(r) == "set(ipv6(hlimit=127)),12"
+
+
+def test_transport_port_rewrite():
+    r = xlate(bridge("tcp,actions=mod_tp_src:91,output:2"), tcp(), in_port=1)
+    assert actions(r) == "set(tcp(src=91)),12"
+    assert "tp_src=1234" in r.megaflow()
+
+
+def test_registers_steer_later_tables_but_stay_out_of_the_megaflow():
+    br = bridge("table=0,actions=load:0x2->NXM_NX_REG0[0..15],resubmit(,1)",
+                "table=1,reg0=2,actions=output:NXM_NX_REG0[0..15]",
+                "table=1,priority=0,actions=output:4")
+    r = xlate(br, icmp(), in_port=1)
+    assert actions(r) == "12"
+    assert "reg0" not in r.megaflow()
+
+
+def test_move_and_stack():
+    br = bridge("actions=move:NXM_OF_ETH_SRC[0..7]->NXM_NX_REG1[0..7],push:NXM_NX_REG1[0..7],"
+                "load:0->NXM_NX_REG1[],pop:NXM_NX_REG2[0..7],output:NXM_NX_REG2[0..7]")
+    r = xlate(br, icmp(dl_src=0x505400000003), in_port=1)
+    assert actions(r) == "13"
+    # the source bits moved from dl_src are part of the megaflow
+    assert r.wc.get("dl_src") == 0xFF
+
+
+def test_stack_underflow_is_reported():
+    r = xlate(bridge("actions=pop:NXM_NX_REG0[],output:2"), icmp(), in_port=1)
+    assert r.errors == ["stack underflow"] and actions(r) == "12"
+
+
+def test_vlan_push_modify_and_strip():
+    r = xlate(bridge("actions=mod_vlan_vid:10,output:2,strip_vlan,output:3"), icmp(),
+              in_port=1)
+    assert actions(r) == "push_vlan(vid=10,pcp=0),12,pop_vlan,13"
+    tagged = icmp(vlan_tci=0x1000 | 20, vlan_tpid=0x8100)
+    r = xlate(bridge("actions=pop_vlan,output:2"), tagged, in_port=1)
+    assert actions(r) == "pop_vlan,12"
+    # commit_vlan_action un-wildcards the popped header
+    assert r.megaflow() == "recirc_id=0,eth,ip,in_port=1,dl_vlan=20,dl_vlan_pcp=0,nw_frag=no"
+    r = xlate(bridge("actions=push_vlan:0x88a8,set_field:0x1202/0x1fff->vlan_tci,output:2"),
+              icmp(), in_port=1)
+    assert actions(r) == "push_vlan(tpid=0x88a8,vid=514,pcp=0),12"
+
+
+def test_ipv4_rewrite_of_an_ipv6_packet_is_ignored():
+    flow = OfFlow(dl_type=IPV6, ipv6_src=1, ipv6_dst=2, nw_proto=TCP, nw_ttl=64)
+    r = xlate(bridge("ipv6,actions=mod_nw_src:10.0.0.1,output:2"), flow, in_port=1)
+    assert actions(r) == "12"
+    assert r.wc.get("nw_src") == 0
+
+
+def test_icmp_megaflow_keeps_only_the_low_byte_of_type_and_code():
+    r = xlate(bridge("icmp,icmp_type=8,actions=output:2"), icmp(), in_port=1)
+    assert r.wc.get("tp_src") == 0xFF
+    # OVS prints the 8-bit mask of the 16-bit member: icmp_type=0x8/0xff
+    assert r.megaflow() == "recirc_id=0,eth,icmp,in_port=1,nw_frag=no,icmp_type=0x8/0xff"
+
+
+def test_later_fragments_never_match_on_ports():
+    r = xlate(bridge("tcp,tp_dst=80,actions=output:2", "priority=0,actions=output:3"),
+              tcp(nw_frag=3), in_port=1)
+    # frag handling "normal": a later fragment's ports count as 0 for the lookup
+    assert actions(r) == "13"
+    assert r.wc.get("tp_src") == 0 and r.wc.get("tp_dst") == 0
+
+
+def test_metadata_write_and_note_and_exit():
+    br = bridge("actions=note:01.02,write_metadata:0x5/0xff,goto_table:1",
+                "table=1,metadata=0x5,actions=output:2,exit,output:3")
+    r = xlate(br, icmp(), in_port=1)
+    assert actions(r) == "12"
+    assert "metadata" not in r.megaflow()
+
+
+def test_unsupported_actions_are_reported():
+    r = xlate(bridge("actions=NORMAL,output:2"), icmp(), in_port=1)
+    assert r.unsupported == ["NORMAL"] and actions(r) == "12"
+
+
+def test_trace_text_matches_ofproto_trace_layout():
+    br = bridge("in_port=1,ip,actions=resubmit(,1)", "table=1,cookie=0x5,actions=output:2")
+    text = xlate(br, icmp(), in_port=1).trace_text()
+    assert text.splitlines() == [
+        " 0. ip,in_port=1, priority 32768",
+        "    resubmit(,1)",
+        "     1. priority 32768, cookie 0x5",
+        "        output:p2",
+    ]
+
+
+def test_bridge_port_bookkeeping():
+    br = bridge()
+    assert br.port(OFPP_LOCAL).odp_port == 100
+    assert br.ofport_of_odp(12) == 2
+    assert br.port_map["p3"] == 3
+    with pytest.raises(OfprotoError, match="already used"):
+        br.add_port("p9", 2, 99)
+    with pytest.raises(OfprotoError, match="no datapath port 55"):
+        br.ofport_of_odp(55)
+    with pytest.raises(OfprotoError, match="not a flow table"):
+        br.add_flow("table=254,actions=drop")
+    br.add_flow("actions=output:2")
+    assert br.n_flows() == 1
+    br.add_flow("actions=output:3")  # same match and priority: replaced
+    assert br.n_flows() == 1
+    br.del_flows()
+    assert br.n_flows() == 0
