@@ -21,9 +21,9 @@ Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``),
 output to a register, resubmit and goto_table (with OVS's depth and resubmit
 limits and messages), set_field/load/move, push/pop, mod_dl_*, mod_nw_*,
 mod_tp_*, dec_ttl (TTL above 1), VLAN push/pop/modify, write_metadata, note,
-exit. Not yet: NORMAL, FLOOD, ALL, CONTROLLER (and dec_ttl sending to the
-controller), patch ports, tunnels, MPLS, clone, the action set
-(write_actions/clear_actions), conntrack; they are reported in
+exit, the action set (write_actions/clear_actions). Not yet: NORMAL, FLOOD,
+ALL, CONTROLLER (and dec_ttl sending to the controller), patch ports, tunnels,
+MPLS, clone, conntrack; they are reported in
 :attr:`XlateResult.unsupported` and contribute nothing.
 """
 
@@ -59,8 +59,8 @@ from ovsnet.ofproto.ofp_fields import (
     format_port,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_RESUBMITS", "TraceStep", "XlateResult", "format_megaflow",
-           "xlate"]
+__all__ = ["ACTION_SET", "MAX_DEPTH", "MAX_RESUBMITS", "TraceStep", "XlateResult", "execute_action_set",
+           "format_megaflow", "xlate"]
 
 #: ofproto-dpif-xlate.c MAX_DEPTH and MAX_RESUBMITS
 MAX_DEPTH = 64
@@ -74,6 +74,17 @@ ETH_TYPE_VLAN = 0x8100
 #: xlate_strerror() texts of the errors this model raises
 ERROR_TEXT = {"recursion": "Recursion too deep", "resubmits": "Too many resubmits"}
 
+#: :attr:`TraceStep.table` of the step that executes the action set
+ACTION_SET = -1
+
+# ofp-actions.c ACTION_SET_ORDER (one slot each, in this order) and
+# ACTION_SET_FINAL_PRIORITY (only the last-ranked final action runs)
+_SLOT_ORDER = (A.StripVlan, A.PopMpls, A.PushMpls, A.PushVlan, A.DecTtl)
+_FINAL_ORDER = (A.Resubmit, A.Output)
+_SET_OR_MOVE = (A.SetField, A.RegMove, A.SetEth, A.SetIpDscp, A.SetIpEcn, A.SetIpTtl,
+                A.SetIPv4, A.SetL4Port, A.SetMplsLabel, A.SetMplsTc, A.SetMplsTtl,
+                A.SetTunnel, A.SetVlanPcp, A.SetVlanVid)
+
 
 @dataclass
 class TraceStep:
@@ -82,6 +93,7 @@ class TraceStep:
     ``rule`` is the matched rule's match text (``in_port=1,ip``; ``""`` for a
     catch-all) or None for "No match."; ``depth`` the resubmit nesting;
     ``actions`` the lines printed under it (actions, ``>>>> error <<<<``).
+    ``table`` is :data:`ACTION_SET` for the execution of the action set.
     """
 
     table: int
@@ -92,6 +104,8 @@ class TraceStep:
     actions: list[str] = field(default_factory=list)
 
     def line(self) -> str:
+        if self.table == ACTION_SET:
+            return "--. Executing action set:"
         if self.rule is None:
             return f"{self.table:2d}. No match."
         text = self.rule + (", " if self.rule else "") + f"priority {self.priority}"
@@ -203,6 +217,7 @@ class _Ctx:
         self.errors: list[str] = []
         self.unsupported: list[str] = []
         self.stack: list[tuple[int, int]] = []
+        self.action_set: list[A.Action] = []
         self.trace: list[TraceStep] = []
         self.step: TraceStep | None = None
 
@@ -611,6 +626,13 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             pass
         elif isinstance(a, A.Simple) and a.name == "exit":
             ctx.exit = True
+        elif isinstance(a, A.WriteActions):
+            ctx.action_set.extend(a.actions)
+            ctx.report("action set is " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
+        elif isinstance(a, A.Simple) and a.name == "clear_actions":
+            ctx.report("action set was " + A.format_actions(ctx.action_set,
+                                                            ctx.bridge.port_map))
+            ctx.action_set.clear()
         else:
             ctx.unsupported.append(a.format())
             ctx.report(f">>>> {a.name} is not supported by this model <<<<")
@@ -710,6 +732,8 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateR
     rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port, True)
     _report_table(ctx, rule, 0)
     _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    if ctx.error is None:
+        _xlate_action_set(ctx)
 
     _wc_finish(ctx, flow)
     actions = bytes(ctx.odp)
@@ -718,6 +742,42 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateR
     return XlateResult(flow=flow, final_flow=ctx.flow, datapath_actions=actions, wc=ctx.wc,
                        trace=ctx.trace, errors=ctx.errors, error=ctx.error,
                        unsupported=ctx.unsupported)
+
+
+def execute_action_set(action_set: list[A.Action]) -> list[A.Action]:
+    """``ofpacts_execute_action_set``: the action list an action set amounts to.
+
+    Nothing runs unless a final action (resubmit, output) is present; then the
+    last action of each slot in slot order, every set/move in the order
+    written, and the final action of the highest rank (the last one written).
+    """
+    slots: dict[type, A.Action] = {}
+    set_or_move: list[A.Action] = []
+    final, final_rank = None, -1
+    for a in action_set:
+        kind = type(a)
+        if kind in _SLOT_ORDER:
+            slots[kind] = a
+        elif kind in _FINAL_ORDER:
+            rank = _FINAL_ORDER.index(kind)
+            if rank >= final_rank:
+                final, final_rank = a, rank
+        elif isinstance(a, _SET_OR_MOVE):
+            set_or_move.append(a)
+    if final is None:
+        return []
+    return [slots[k] for k in _SLOT_ORDER if k in slots] + set_or_move + [final]
+
+
+def _xlate_action_set(ctx: _Ctx) -> None:
+    """``xlate_action_set``: run what the action set holds at the end of the pipeline."""
+    actions = execute_action_set(ctx.action_set)
+    ctx.action_set = []
+    if actions:
+        step = TraceStep(ACTION_SET, None, None, 0, 0)
+        ctx.trace.append(step)
+        ctx.step = step
+        _do_actions(ctx, actions)
 
 
 def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:

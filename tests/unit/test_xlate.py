@@ -11,10 +11,11 @@ import pytest
 
 from ovsnet.datapath import odp
 from ovsnet.errors import OfprotoError
+from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
-from ovsnet.ofproto.xlate import MAX_DEPTH, MAX_RESUBMITS, xlate
+from ovsnet.ofproto.xlate import MAX_DEPTH, MAX_RESUBMITS, execute_action_set, xlate
 
 IP, IPV6, TCP, ICMP = 0x0800, 0x86DD, 6, 1
 
@@ -248,3 +249,24 @@ def test_bridge_port_bookkeeping():
     assert br.n_flows() == 1
     br.del_flows()
     assert br.n_flows() == 0
+
+
+def test_action_set_runs_at_the_end_in_ofpacts_execute_action_set_order():
+    br = bridge("in_port=1,ip,actions=output(2),write_actions(mod_nw_src:10.0.0.9,output(3)),"
+                "goto_table(1)",
+                "table=1,ip,actions=write_actions(output(4)),goto_table(2)",
+                "table=2,ip,actions=mod_nw_src:10.0.0.1,output(2)")
+    r = xlate(br, icmp(), in_port=1)
+    # output:4 replaced output:3 (one final action); the set runs before it
+    assert actions(r) == "12,set(ipv4(src=10.0.0.1)),12,set(ipv4(src=10.0.0.9)),14"
+    assert r.trace[-1].line() == "--. Executing action set:"
+
+
+def test_clear_actions_and_an_action_set_without_output():
+    br = bridge("actions=write_actions(output(3)),goto_table(1)",
+                "table=1,actions=output(2),clear_actions")
+    assert actions(xlate(br, icmp(), in_port=1)) == "12"
+    assert execute_action_set([A.StripVlan(), A.SetEth("dst", 1)]) == []
+    acts = [A.Output(3), A.SetEth("dst", 1), A.PushVlan(), A.StripVlan(), A.Output(4)]
+    assert execute_action_set(acts) == [A.StripVlan(), A.PushVlan(), A.SetEth("dst", 1),
+                                        A.Output(4)]
