@@ -12,7 +12,7 @@ The bridge's internal port is ``LOCAL`` (OpenFlow port 0xfffe).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.classifier import DEFAULT_PREFIXES, Classifier, ClsRule
@@ -30,11 +30,17 @@ TBL_INTERNAL = N_TABLES - 1
 
 @dataclass(frozen=True)
 class BridgePort:
-    """One bridge port: its name, OpenFlow port and datapath port."""
+    """One bridge port: its name, OpenFlow port, datapath port and config flags.
+
+    ``no_flood`` and ``no_fwd`` are OpenFlow's ``OFPPC_NO_FLOOD`` and
+    ``OFPPC_NO_FWD`` (set with :meth:`Bridge.mod_port`).
+    """
 
     name: str
     ofport: int
     odp_port: int
+    no_flood: bool = False
+    no_fwd: bool = False
 
 
 class Bridge:
@@ -76,6 +82,22 @@ class Bridge:
         self._by_ofport[port.ofport] = port
         self._by_odp[port.odp_port] = port
         return port
+
+    def mod_port(self, port: int | str, action: str) -> BridgePort:
+        """``ovs-ofctl mod-port``: ``flood``/``noflood``/``no-flood``, ``forward``/``noforward``."""
+        old = self._by_name.get(port) if isinstance(port, str) else self._by_ofport.get(port)
+        if old is None:
+            raise OfprotoError(f"bridge {self.name}: mod-port: no port {port!r}")
+        word = action.lower()
+        negate = word.startswith("no")
+        word = word[3:] if word.startswith("no-") else word[2:] if negate else word
+        flag = {"flood": "no_flood", "forward": "no_fwd"}.get(word)
+        if flag is None:
+            raise OfprotoError(f"mod-port: unknown action {action!r} (valid: flood, noflood, "
+                               f"forward, noforward)")
+        new = replace(old, **{flag: negate})
+        self._by_name[new.name] = self._by_ofport[new.ofport] = self._by_odp[new.odp_port] = new
+        return new
 
     def port(self, ofport: int) -> BridgePort | None:
         """The port with this OpenFlow number (``get_ofp_port``), or None."""

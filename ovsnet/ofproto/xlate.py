@@ -17,12 +17,13 @@ bit the classifier lookups and the actions looked at; with the fields OVS
 always un-wildcards (``xlate_wc_init``) and its final clean-up
 (``xlate_wc_finish``) that is the megaflow mask.
 
-Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``),
+Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``,
+``FLOOD``, ``ALL``),
 output to a register, resubmit and goto_table (with OVS's depth and resubmit
 limits and messages), set_field/load/move, push/pop, mod_dl_*, mod_nw_*,
 mod_tp_*, dec_ttl (TTL above 1), VLAN push/pop/modify, write_metadata, note,
-exit, the action set (write_actions/clear_actions). Not yet: NORMAL, FLOOD,
-ALL, CONTROLLER (and dec_ttl sending to the controller), patch ports, tunnels,
+exit, the action set (write_actions/clear_actions). Not yet: NORMAL,
+CONTROLLER (and dec_ttl sending to the controller), patch ports, tunnels,
 MPLS, clone, conntrack; they are reported in
 :attr:`XlateResult.unsupported` and contribute nothing.
 """
@@ -47,6 +48,8 @@ from ovsnet.ofproto.ofp_fields import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     MEMBERS,
+    OFPP_ALL,
+    OFPP_FLOOD,
     OFPP_IN_PORT,
     OFPP_LOCAL,
     OFPP_MAX,
@@ -493,6 +496,8 @@ def _output(ctx: _Ctx, port: int) -> None:
         _table_action(ctx, flow.in_port, 0, True)
     elif port == OFPP_NONE:
         pass
+    elif port in (OFPP_FLOOD, OFPP_ALL):
+        _flood(ctx, port == OFPP_ALL)
     elif port < OFPP_MAX or port == OFPP_LOCAL:
         if port != flow.in_port:
             _compose_output(ctx, port)
@@ -504,11 +509,28 @@ def _output(ctx: _Ctx, port: int) -> None:
         ctx.report(f">>>> output to {name} is not supported by this model <<<<")
 
 
+def _flood(ctx: _Ctx, all_ports: bool) -> None:
+    """``flood_packets``: every port but the input port (FLOOD: without ``no_flood``).
+
+    OVS walks its port hash map; the order here is by OpenFlow port number,
+    which the differential tests normalise away as ``ovs-dpctl
+    normalize-actions`` does.
+    """
+    for port in ctx.bridge.ports:
+        if port.ofport == ctx.flow.in_port:
+            continue
+        if all_ports or not port.no_flood:
+            _compose_output(ctx, port.ofport)
+
+
 def _compose_output(ctx: _Ctx, ofport: int) -> None:
     """``compose_output_action__`` for a plain port: commit, then ``output``."""
     port = ctx.bridge.port(ofport)
     if port is None:
         ctx.report("Nonexistent output port")
+        return
+    if port.no_fwd:  # check_output_prerequisites
+        ctx.report("OFPPC_NO_FWD set, skipping output")
         return
     _commit_actions(ctx)
     ctx.odp += nla_u32(ActionAttr.OUTPUT, port.odp_port)

@@ -50,6 +50,8 @@ SUPPORTED = [
     "forward-resubmit", "backward-resubmit", "infinite-resubmit",
     "exponential-resubmit-chain", "too-many-output-actions", "icmpv6-type-match",
     "megaflow-set-dl-dst", "write-actions", "clear-actions",
+    "output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
+    "output-flood-flags-4",
 ]
 
 #: cases not run yet, with what they need
@@ -58,10 +60,6 @@ NOT_YET = {
     "extended-extended-registers": "xxreg fields (the flow syntax lacks them)",
     "dec-ttl": "dec_ttl at TTL 1 (packet-in to the controller)",
     "output-ofpp-none-ingress": "NORMAL",
-    "output-flood-flags-1": "FLOOD/ALL and port flags",
-    "output-flood-flags-2": "FLOOD/ALL and port flags",
-    "output-flood-flags-3": "FLOOD/ALL and port flags",
-    "output-flood-flags-4": "FLOOD/ALL and port flags",
     "output-flood-flags-5": "enqueue",
     "vlan-depth-limit-1": "other_config:vlan-limit (the flow key parses both tags)",
     "vlan-depth-limit-unlimited": "other_config:vlan-limit",
@@ -73,12 +71,26 @@ NOT_YET.update({c["name"]: "NORMAL and VLAN modes" for c in CASES
 
 _BY_NAME = {c["name"]: c for c in CASES}
 
+#: flows ovsnet leaves out of a supported case (OVS still has them), by substring, and why
+#: that cannot change the result
+OMITTED_FLOWS = {
+    name: ("enqueue:", "the flow syntax has no enqueue yet; the flow matches in_port=4 only, "
+                       "with the same mask as the case's other flows, and no trace enters there")
+    for name in ("output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
+                 "output-flood-flags-4")
+}
+
 
 def build_bridge(case: dict) -> Bridge:
     bridge = Bridge("br0", local_odp_port=LOCAL_ODP_PORT)
     for n in case.get("ports", ()):
         bridge.add_port(f"p{n}", n, n)
+    for port, flag in (case.get("mod_port") or {}).items():
+        bridge.mod_port(int(port), flag)
+    omit = OMITTED_FLOWS.get(case["name"], (None, ""))[0]
     for text in expand_flows(case.get("flows")):
+        if omit is not None and omit in text:
+            continue
         bridge.add_flow(parse_flow(text, bridge.port_map))
     return bridge
 

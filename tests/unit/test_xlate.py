@@ -270,3 +270,18 @@ def test_clear_actions_and_an_action_set_without_output():
     acts = [A.Output(3), A.SetEth("dst", 1), A.PushVlan(), A.StripVlan(), A.Output(4)]
     assert execute_action_set(acts) == [A.StripVlan(), A.PushVlan(), A.SetEth("dst", 1),
                                         A.Output(4)]
+
+
+def test_flood_and_all_honour_port_flags():
+    br = bridge("in_port=1,actions=flood", "in_port=2,actions=all", "in_port=3,actions=output:4")
+    br.mod_port(3, "noflood")
+    br.mod_port("p4", "noforward")
+    # FLOOD: not the input port, not no_flood ports; no_fwd ports never get output
+    assert actions(xlate(br, icmp(), in_port=1)) == "12,100"
+    assert actions(xlate(br, icmp(), in_port=2)) == "11,13,100"
+    r = xlate(br, icmp(), in_port=3)
+    assert actions(r) == "drop" and "OFPPC_NO_FWD set, skipping output" in r.trace[0].actions
+    br.mod_port(4, "forward")
+    assert actions(xlate(br, icmp(), in_port=3)) == "14"
+    with pytest.raises(OfprotoError, match="unknown action"):
+        br.mod_port(4, "nostp")
