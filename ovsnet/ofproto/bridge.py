@@ -20,7 +20,7 @@ from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
 
-__all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort"]
+__all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
 
 #: OpenFlow tables of a bridge (ofproto.h N_TABLES), the last one internal
 N_TABLES = 255
@@ -33,14 +33,17 @@ class BridgePort:
     """One bridge port: its name, OpenFlow port, datapath port and config flags.
 
     ``no_flood`` and ``no_fwd`` are OpenFlow's ``OFPPC_NO_FLOOD`` and
-    ``OFPPC_NO_FWD`` (set with :meth:`Bridge.mod_port`).
+    ``OFPPC_NO_FWD`` (set with :meth:`Bridge.mod_port`). A patch port has no
+    datapath port (``odp_port`` None) and names its ``peer`` port; see
+    :func:`connect_patch`.
     """
 
     name: str
     ofport: int
-    odp_port: int
+    odp_port: int | None
     no_flood: bool = False
     no_fwd: bool = False
+    peer: str | None = None
 
 
 class Bridge:
@@ -59,6 +62,8 @@ class Bridge:
         self._by_odp: dict[int, BridgePort] = {}
         self._by_name: dict[str, BridgePort] = {}
         self.tables: dict[int, Classifier] = {}
+        #: bridges reachable through patch ports (they share this bridge's datapath)
+        self.patch_bridges: list[Bridge] = []
         self._add(BridgePort(name, OFPP_LOCAL, local_odp_port))
 
     # -- ports ---------------------------------------------------------------
@@ -74,14 +79,25 @@ class Bridge:
         for what, index, key in (("name", self._by_name, port.name),
                                  ("ofport", self._by_ofport, port.ofport),
                                  ("odp_port", self._by_odp, port.odp_port)):
-            if key in index:
+            if key is not None and key in index:
                 raise OfprotoError(f"bridge {self.name}: {what} {key!r} of port "
                                    f"{port.name!r} is already used by port "
                                    f"{index[key].name!r}")
         self._by_name[port.name] = port
         self._by_ofport[port.ofport] = port
-        self._by_odp[port.odp_port] = port
+        if port.odp_port is not None:
+            self._by_odp[port.odp_port] = port
         return port
+
+    def peer_of(self, port: BridgePort) -> tuple[Bridge, BridgePort] | None:
+        """The bridge and port at the other end of a patch port (None if unconnected)."""
+        if port.peer is None:
+            return None
+        for bridge in self.patch_bridges:
+            other = bridge.port_by_name(port.peer)
+            if other is not None and other.peer == port.name:
+                return bridge, other
+        return None
 
     def mod_port(self, port: int | str, action: str) -> BridgePort:
         """``ovs-ofctl mod-port``: ``flood``/``noflood``/``no-flood``, ``forward``/``noforward``."""
@@ -96,7 +112,9 @@ class Bridge:
             raise OfprotoError(f"mod-port: unknown action {action!r} (valid: flood, noflood, "
                                f"forward, noforward)")
         new = replace(old, **{flag: negate})
-        self._by_name[new.name] = self._by_ofport[new.ofport] = self._by_odp[new.odp_port] = new
+        self._by_name[new.name] = self._by_ofport[new.ofport] = new
+        if new.odp_port is not None:
+            self._by_odp[new.odp_port] = new
         return new
 
     def port(self, ofport: int) -> BridgePort | None:
@@ -127,7 +145,7 @@ class Bridge:
     @property
     def dp_port_names(self) -> dict[int, str]:
         """Datapath port -> name, for printing datapath actions."""
-        return {p.odp_port: p.name for p in self._by_ofport.values()}
+        return {p.odp_port: p.name for p in self._by_ofport.values() if p.odp_port is not None}
 
     # -- flows ---------------------------------------------------------------
 
@@ -160,3 +178,22 @@ class Bridge:
         """The best rule of one table for ``flow``, tracking wildcards in ``wc``."""
         cls = self.tables.get(table)
         return None if cls is None else cls.lookup(flow, wc)
+
+
+def connect_patch(a: Bridge, a_name: str, a_ofport: int, b: Bridge, b_name: str,
+                  b_ofport: int) -> tuple[BridgePort, BridgePort]:
+    """Join two bridges of one datapath by a pair of patch ports (``type=patch``,
+    ``options:peer``). Patch ports exist only in OpenFlow: output to one
+    continues translation in the peer bridge (``patch_port_output`` in
+    ofproto-dpif-xlate.c)."""
+    for br, name, ofport in ((a, a_name, a_ofport), (b, b_name, b_ofport)):
+        if not 1 <= ofport < OFPP_MAX:
+            raise OfprotoError(f"bridge {br.name}: patch port {name!r} ofport {ofport} is "
+                               f"out of range: must be 1..{OFPP_MAX - 1}")
+    pa = a._add(BridgePort(a_name, a_ofport, None, peer=b_name))
+    pb = b._add(BridgePort(b_name, b_ofport, None, peer=a_name))
+    if b not in a.patch_bridges:
+        a.patch_bridges.append(b)
+    if a not in b.patch_bridges:
+        b.patch_bridges.append(a)
+    return pa, pb

@@ -18,13 +18,13 @@ always un-wildcards (``xlate_wc_init``) and its final clean-up
 (``xlate_wc_finish``) that is the megaflow mask.
 
 Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``,
-``FLOOD``, ``ALL``),
+``FLOOD``, ``ALL``, patch ports),
 output to a register, resubmit and goto_table (with OVS's depth and resubmit
 limits and messages), set_field/load/move, push/pop, mod_dl_*, mod_nw_*,
 mod_tp_*, dec_ttl (TTL above 1), VLAN push/pop/modify, write_metadata, note,
 exit, the action set (write_actions/clear_actions). Not yet: NORMAL,
-CONTROLLER (and dec_ttl sending to the controller), patch ports, tunnels,
-MPLS, clone, conntrack; they are reported in
+CONTROLLER (and dec_ttl sending to the controller), tunnels, MPLS,
+conntrack and the datapath ``clone`` action their irreversible actions need; they are reported in
 :attr:`XlateResult.unsupported` and contribute nothing.
 """
 
@@ -105,6 +105,8 @@ class TraceStep:
     cookie: int
     depth: int
     actions: list[str] = field(default_factory=list)
+    #: the bridge whose table this is (patch ports lead to other bridges)
+    bridge: str = ""
 
     def line(self) -> str:
         if self.table == ACTION_SET:
@@ -455,8 +457,15 @@ def _resource_check(ctx: _Ctx) -> bool:
     return False
 
 
-def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool) -> None:
-    """``xlate_table_action`` + ``xlate_recursively``."""
+def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool,
+                  clone: bool = False) -> None:
+    """``xlate_table_action`` + ``xlate_recursively``.
+
+    With ``clone`` the rule's actions run as ``clone_xlate_actions`` runs them
+    (for a patch port): then the action set, and the flow, stack and action
+    set are restored afterwards. (Every action this model supports is
+    "reversible", so no datapath ``clone`` action is needed.)
+    """
     if not _resource_check(ctx):
         return
     old_table = ctx.table_id
@@ -466,7 +475,14 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool
     _report_table(ctx, rule, table_id)
     ctx.resubmits += 1
     ctx.depth += deepens
-    _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    if clone:
+        saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set)
+        _do_actions(ctx, rule.payload.actions if rule is not None else ())
+        _xlate_action_set(ctx)
+        _restore_flow(ctx.flow, saved[0])
+        ctx.stack, ctx.action_set = saved[1], saved[2]
+    else:
+        _do_actions(ctx, rule.payload.actions if rule is not None else ())
     ctx.depth -= deepens
     ctx.step = old_step
     ctx.table_id = old_table
@@ -479,6 +495,7 @@ def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
     else:
         step = TraceStep(table_id, format_match(rule.match), rule.priority,
                          rule.payload.cookie, depth)
+    step.bridge = ctx.bridge.name
     ctx.trace.append(step)
     ctx.step = step
 
@@ -523,14 +540,59 @@ def _flood(ctx: _Ctx, all_ports: bool) -> None:
             _compose_output(ctx, port.ofport)
 
 
+def _restore_flow(flow: OfFlow, saved: OfFlow) -> None:
+    """Put ``saved``'s members back into ``flow`` (the same object stays in use)."""
+    for name in OF_MEMBERS:
+        setattr(flow, name, getattr(saved, name))
+
+
+def _patch_output(ctx: _Ctx, port) -> None:
+    """``patch_port_output``: continue in the peer bridge, then carry on unchanged.
+
+    The peer sees the packet enter on the peer port with metadata, registers
+    and tunnel metadata cleared, a fresh stack and action set. Afterwards the
+    flow, stack and action set are restored, and neither ``exit`` nor an
+    error of the peer bridge propagates back. The datapath's view of the
+    packet (the base flow) keeps whatever the peer committed.
+    """
+    peer = ctx.bridge.peer_of(port)
+    if peer is None:
+        ctx.report(f"patch port {port.name} has no peer, skipping output")
+        return
+    peer_bridge, peer_port = peer
+    flow = ctx.flow
+    saved = flow.copy(), ctx.stack, ctx.action_set, ctx.bridge, ctx.step
+    ctx.stack, ctx.action_set = [], []
+    flow.in_port = peer_port.ofport
+    flow.metadata = 0
+    for name in ("tun_id", "tun_src", "tun_dst", "tun_ipv6_src", "tun_ipv6_dst", "tun_flags",
+                 "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst",
+                 *(f"reg{i}" for i in range(16))):
+        setattr(flow, name, 0)
+    for name in ("tun_id", "tun_src", "tun_dst", "tun_ipv6_src", "tun_ipv6_dst", "tun_flags",
+                 "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst"):
+        ctx.wc.masks.pop(name, None)
+    ctx.report(f'bridge("{peer_bridge.name}")')
+    ctx.bridge = peer_bridge
+    _table_action(ctx, flow.in_port, 0, True, clone=True)
+    _xlate_action_set(ctx)
+    _restore_flow(flow, saved[0])
+    ctx.stack, ctx.action_set, ctx.bridge, ctx.step = saved[1:]
+    ctx.exit = False
+    ctx.error = None
+
+
 def _compose_output(ctx: _Ctx, ofport: int) -> None:
-    """``compose_output_action__`` for a plain port: commit, then ``output``."""
+    """``compose_output_action__`` for a port: commit, then ``output`` (or the patch peer)."""
     port = ctx.bridge.port(ofport)
     if port is None:
         ctx.report("Nonexistent output port")
         return
     if port.no_fwd:  # check_output_prerequisites
         ctx.report("OFPPC_NO_FWD set, skipping output")
+        return
+    if port.peer is not None:
+        _patch_output(ctx, port)
         return
     _commit_actions(ctx)
     ctx.odp += nla_u32(ActionAttr.OUTPUT, port.odp_port)
@@ -646,6 +708,8 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             flow.set("tun_id", a.tun_id)
         elif isinstance(a, A.Note):
             pass
+        elif isinstance(a, A.Clone):
+            _clone(ctx, a.actions)
         elif isinstance(a, A.Simple) and a.name == "exit":
             ctx.exit = True
         elif isinstance(a, A.WriteActions):
@@ -658,6 +722,16 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         else:
             ctx.unsupported.append(a.format())
             ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+
+
+def _clone(ctx: _Ctx, actions) -> None:
+    """``compose_clone`` for reversible actions: run them, then restore the flow,
+    stack and action set (the datapath needs no ``clone`` action for them)."""
+    saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set)
+    _do_actions(ctx, actions)
+    _xlate_action_set(ctx)
+    _restore_flow(ctx.flow, saved[0])
+    ctx.stack, ctx.action_set = saved[1], saved[2]
 
 
 def _pop_vlan(ctx: _Ctx) -> None:
@@ -796,10 +870,13 @@ def _xlate_action_set(ctx: _Ctx) -> None:
     actions = execute_action_set(ctx.action_set)
     ctx.action_set = []
     if actions:
-        step = TraceStep(ACTION_SET, None, None, 0, 0)
+        old_step = ctx.step
+        depth = 0 if old_step is None else old_step.depth
+        step = TraceStep(ACTION_SET, None, None, 0, depth, bridge=ctx.bridge.name)
         ctx.trace.append(step)
         ctx.step = step
         _do_actions(ctx, actions)
+        ctx.step = old_step
 
 
 def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:

@@ -23,7 +23,7 @@ import re
 import pytest
 
 from ovsnet.datapath import odp
-from ovsnet.ofproto.bridge import Bridge
+from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.flow_syntax import parse_flow
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_NONE
@@ -51,7 +51,7 @@ SUPPORTED = [
     "exponential-resubmit-chain", "too-many-output-actions", "icmpv6-type-match",
     "megaflow-set-dl-dst", "write-actions", "clear-actions",
     "output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
-    "output-flood-flags-4",
+    "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1",
 ]
 
 #: cases not run yet, with what they need
@@ -63,8 +63,6 @@ NOT_YET = {
     "output-flood-flags-5": "enqueue",
     "vlan-depth-limit-1": "other_config:vlan-limit (the flow key parses both tags)",
     "vlan-depth-limit-unlimited": "other_config:vlan-limit",
-    "patch-ports-from-br0": "patch ports",
-    "patch-ports-from-br1": "patch ports",
 }
 NOT_YET.update({c["name"]: "NORMAL and VLAN modes" for c in CASES
                 if c["name"].startswith("vlan-handling-")})
@@ -82,9 +80,19 @@ OMITTED_FLOWS = {
 
 
 def build_bridge(case: dict) -> Bridge:
+    """br0 as the oracle builds it, and br1 behind patch ports when the case has one."""
     bridge = Bridge("br0", local_odp_port=LOCAL_ODP_PORT)
     for n in case.get("ports", ()):
         bridge.add_port(f"p{n}", n, n)
+    patch = case.get("patch")
+    if patch is not None:
+        other = Bridge("br1", local_odp_port=LOCAL_ODP_PORT + 1)
+        for n in patch.get("ports", ()):
+            other.add_port(f"p{n}", n, n)
+        connect_patch(bridge, patch.get("local", "patch-br1"), patch["local_ofport"],
+                      other, patch.get("remote", "patch-br0"), patch["remote_ofport"])
+        for text in expand_flows(patch.get("flows")):
+            other.add_flow(parse_flow(text, other.port_map))
     for port, flag in (case.get("mod_port") or {}).items():
         bridge.mod_port(int(port), flag)
     omit = OMITTED_FLOWS.get(case["name"], (None, ""))[0]
@@ -95,16 +103,24 @@ def build_bridge(case: dict) -> Bridge:
     return bridge
 
 
-def trace_flow(bridge: Bridge, text: str) -> OfFlow:
-    """The flow ``ofproto/trace`` would translate for ``text`` (ODP or OpenFlow syntax)."""
+def trace_flow(bridge: Bridge, text: str) -> tuple[Bridge, OfFlow]:
+    """The bridge and flow ``ofproto/trace`` would translate for ``text``.
+
+    An ODP flow enters the bridge owning its datapath input port (br0 or a
+    patch peer); an OpenFlow flow enters br0.
+    """
     if is_odp_flow(text):
         key, _mask = odp.parse_flow(text)
-        return OfFlow.from_flow_key(key, bridge.ofport_of_odp)
+        odp_port = int(re.search(r"in_port\((\d+)\)", text).group(1))
+        for br in (bridge, *bridge.patch_bridges):
+            if odp_port in br.dp_port_names:
+                return br, OfFlow.from_flow_key(key, br.ofport_of_odp)
+        return bridge, OfFlow.from_flow_key(key, bridge.ofport_of_odp)
     fm = parse_flow(text + ",actions=drop", bridge.port_map)
     flow = OfFlow.from_match(fm.match)
     if not fm.match.get("in_port")[1]:
         flow.set("in_port", OFPP_NONE)
-    return flow
+    return bridge, flow
 
 
 _FAILED_RE = re.compile(r"Translation failed \((.*)\), packet is dropped\.")
@@ -159,7 +175,7 @@ def test_xlate_agrees_with_ovs(oracle, name):
     for want in case["traces"]:
         ovs = oracle.trace(want["flow"], generate=want.get("generate", False))
         assert ovs.error is None, ovs.error
-        ours = xlate(bridge, trace_flow(bridge, want["flow"]))
+        ours = xlate(*trace_flow(bridge, want["flow"]))
         assert not ours.unsupported, f"{name} uses unsupported actions: {ours.unsupported}"
         for aspect, text in differences(ovs, ours, bridge).items():
             problems.append(f"{want['flow']}: {aspect}: {text}")

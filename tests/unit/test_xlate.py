@@ -12,7 +12,7 @@ import pytest
 from ovsnet.datapath import odp
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto import ofp_actions as A
-from ovsnet.ofproto.bridge import Bridge
+from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
 from ovsnet.ofproto.xlate import MAX_DEPTH, MAX_RESUBMITS, execute_action_set, xlate
@@ -285,3 +285,25 @@ def test_flood_and_all_honour_port_flags():
     assert actions(xlate(br, icmp(), in_port=3)) == "14"
     with pytest.raises(OfprotoError, match="unknown action"):
         br.mod_port(4, "nostp")
+
+
+def test_patch_port_continues_in_the_peer_bridge_and_restores_the_flow():
+    br0 = bridge("actions=load:7->NXM_NX_REG0[],mod_dl_dst:50:54:00:00:00:0a,output:5,"
+                 "output:4", ports=(2, 4))
+    br1 = Bridge("br1", local_odp_port=101)
+    br1.add_port("p3", 3, 3)
+    connect_patch(br0, "patch-br1", 5, br1, "patch-br0", 1)
+    # the peer sees in_port=1 and cleared registers; its rewrite stays in the datapath
+    br1.add_flows(["in_port=1,reg0=0,actions=mod_nw_src:10.0.0.1,output:3,output:LOCAL"])
+    r = xlate(br0, icmp(), in_port=2)
+    assert actions(r) == ("set(eth(dst=50:54:00:00:00:0a)),set(ipv4(src=10.0.0.1)),3,101,"
+                          "set(ipv4(src=192.168.0.1)),14")
+    assert [(s.bridge, s.table) for s in r.trace] == [("br0", 0), ("br1", 0)]
+    assert r.final_flow.nw_src == 0xC0A80001 and r.final_flow.reg0 == 7
+
+
+def test_clone_restores_the_flow():
+    r = xlate(bridge("actions=clone(mod_dl_src:00:00:00:00:00:01,output:2),output:3"), icmp(),
+              in_port=1)
+    assert actions(r) == ("set(eth(src=00:00:00:00:00:01)),12,"
+                          "set(eth(src=50:54:00:00:00:05)),13")
