@@ -70,6 +70,9 @@ MAX_DEPTH = 64
 MAX_RESUBMITS = MAX_DEPTH * MAX_DEPTH
 #: ``nl_attr_oversized``: actions longer than this cannot be a netlink attribute
 _MAX_ACTIONS_LEN = 0xFFFF
+#: Linux's default net.core.netdev_max_backlog: ``too_many_output_actions`` slow-paths
+#: a flow with this many outputs (OVS reads the sysctl; the default is assumed here)
+NETDEV_MAX_BACKLOG = 1000
 
 FRAG_ANY, FRAG_LATER = 1, 2
 ETH_TYPE_VLAN = 0x8100
@@ -138,6 +141,9 @@ class XlateResult:
     errors: list[str]
     error: str | None = None
     unsupported: list[str] = field(default_factory=list)
+    #: the flow needs the userspace slow path (``SLOW_ACTION``: ND, ARP or ICMP rewrites,
+    #: oversized actions or too many outputs)
+    slow: bool = False
 
     def megaflow(self) -> str:
         """The ``Megaflow:`` line of ``ofproto/trace``."""
@@ -223,6 +229,7 @@ class _Ctx:
         self.unsupported: list[str] = []
         self.stack: list[tuple[int, int]] = []
         self.action_set: list[A.Action] = []
+        self.slow = False
         self.trace: list[TraceStep] = []
         self.step: TraceStep | None = None
 
@@ -328,8 +335,16 @@ def _b(value: int, n: int) -> bytes:
     return value.to_bytes(n, "big")
 
 
-def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]]) -> None:
-    """``commit``: a set/set_masked of ``attr`` for the fields that changed (keycmp_mask)."""
+def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
+            use_masked: bool = True) -> bool:
+    """``commit``: a set/set_masked of ``attr`` for the fields that changed (keycmp_mask).
+
+    ``fields`` are the attribute's ``(member, bytes, writable)`` in struct
+    order. A partly masked change becomes ``set_masked`` (value, then the
+    wildcard bits of the changed fields) unless ``use_masked`` is false; then
+    OVS writes the whole header with ``set`` and matches all of it. Returns
+    whether anything was committed.
+    """
     flow, base, wc = ctx.flow, ctx.base, ctx.wc
     key, mask = b"", b""
     differ = False
@@ -346,13 +361,17 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]]) -> None:
         key += _b(v, n)
         mask += _b(m & ((1 << (8 * n)) - 1), n)
     if not differ:
-        return
-    if fully:
-        ctx.odp += nla(ActionAttr.SET, nla(attr, key))
-    else:
+        return False
+    if not fully and use_masked:
         ctx.odp += nla(ActionAttr.SET_MASKED, nla(attr, key + mask))
+    else:
+        ctx.odp += nla(ActionAttr.SET, nla(attr, key))
+        if not fully:
+            for member, n, _w in fields:
+                ctx.mask(member, (1 << min(8 * n, OF_MEMBERS[member])) - 1)
     for member, _n, _w in fields:
         base.set(member, getattr(flow, member))
+    return True
 
 
 def _vlan_stack(f: OfFlow) -> list[tuple[int, int]]:
@@ -385,25 +404,39 @@ def _commit_vlan(ctx: _Ctx) -> None:
 
 def _commit_actions(ctx: _Ctx) -> None:
     """``commit_odp_actions`` for the headers this model rewrites, in OVS's order."""
-    flow = ctx.flow
+    flow, base = ctx.flow, ctx.base
     _commit(ctx, KeyAttr.ETHERNET, [("dl_src", 6, True), ("dl_dst", 6, True)])
-    if flow.dl_type == ETH_TYPE_IP:
-        _commit(ctx, KeyAttr.IPV4, [("nw_src", 4, True), ("nw_dst", 4, True),
-                                    ("nw_proto", 1, False), ("nw_tos", 1, True),
-                                    ("nw_ttl", 1, True), ("nw_frag", 1, False)])
-    elif flow.dl_type == ETH_TYPE_IPV6:
-        _commit(ctx, KeyAttr.IPV6, [("ipv6_src", 16, True), ("ipv6_dst", 16, True),
-                                    ("ipv6_label", 4, True), ("nw_proto", 1, False),
-                                    ("nw_tos", 1, True), ("nw_ttl", 1, True),
-                                    ("nw_frag", 1, False)])
-    base = ctx.base
-    if (_is_ip(base) and (base.tp_src or base.tp_dst)
-            and not base.nw_frag & FRAG_LATER):  # commit_set_port_action
+    slow = False
+    if flow.nw_proto:  # commit_set_nw_action: only with an L3 header
+        if base.dl_type == ETH_TYPE_IP:
+            _commit(ctx, KeyAttr.IPV4, [("nw_src", 4, True), ("nw_dst", 4, True),
+                                        ("nw_proto", 1, False), ("nw_tos", 1, True),
+                                        ("nw_ttl", 1, True), ("nw_frag", 1, False)])
+        elif base.dl_type == ETH_TYPE_IPV6:
+            _commit(ctx, KeyAttr.IPV6, [("ipv6_src", 16, True), ("ipv6_dst", 16, True),
+                                        ("ipv6_label", 4, True), ("nw_proto", 1, False),
+                                        ("nw_tos", 1, True), ("nw_ttl", 1, True),
+                                        ("nw_frag", 1, False)])
+            if base.nw_proto == IPPROTO_ICMPV6:
+                slow |= _commit(ctx, KeyAttr.ND, [("nd_target", 16, True),
+                                                  ("arp_sha", 6, True), ("arp_tha", 6, True)])
+        elif base.dl_type == ETH_TYPE_ARP:
+            slow |= _commit(ctx, KeyAttr.ARP, [("nw_src", 4, True), ("nw_dst", 4, True),
+                                               ("nw_proto", 2, True), ("arp_sha", 6, True),
+                                               ("arp_tha", 6, True)])
+    if flow.nw_proto and _is_ip(base):  # commit_set_port_action
         attr = {IPPROTO_TCP: KeyAttr.TCP, IPPROTO_UDP: KeyAttr.UDP,
                 IPPROTO_SCTP: KeyAttr.SCTP}.get(flow.nw_proto)
         if attr is not None:
             _commit(ctx, attr, [("tp_src", 2, True), ("tp_dst", 2, True)])
+    icmp = {(ETH_TYPE_IP, IPPROTO_ICMP): KeyAttr.ICMP,
+            (ETH_TYPE_IPV6, IPPROTO_ICMPV6): KeyAttr.ICMPV6}.get((flow.dl_type, flow.nw_proto))
+    if icmp is not None:  # commit_set_icmp_action: never masked
+        slow |= _commit(ctx, icmp, [("tp_src", 1, True), ("tp_dst", 1, True)], False)
     _commit_vlan(ctx)
+    if slow:
+        # the datapath cannot be trusted with these rewrites (SLOW_ACTION)
+        ctx.slow = True
 
 
 # ---------------------------------------------------------------------------------
@@ -831,13 +864,16 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateR
     if ctx.error is None:
         _xlate_action_set(ctx)
 
+    if len(ctx.odp) > _MAX_ACTIONS_LEN - 4 or _n_outputs(ctx.odp) >= NETDEV_MAX_BACKLOG:
+        ctx.slow = True  # nl_attr_oversized / too_many_output_actions: SLOW_ACTION
     _wc_finish(ctx, flow)
     actions = bytes(ctx.odp)
-    if ctx.error is not None:
+    if ctx.error is not None:  # a drop flow, never slow-pathed
         actions = b""
+        ctx.slow = False
     return XlateResult(flow=flow, final_flow=ctx.flow, datapath_actions=actions, wc=ctx.wc,
                        trace=ctx.trace, errors=ctx.errors, error=ctx.error,
-                       unsupported=ctx.unsupported)
+                       unsupported=ctx.unsupported, slow=ctx.slow)
 
 
 def execute_action_set(action_set: list[A.Action]) -> list[A.Action]:
@@ -877,6 +913,17 @@ def _xlate_action_set(ctx: _Ctx) -> None:
         ctx.step = step
         _do_actions(ctx, actions)
         ctx.step = old_step
+
+
+def _n_outputs(actions: bytes | bytearray) -> int:
+    """How many top-level ``output`` actions ``actions`` has."""
+    n, i = 0, 0
+    while i + 4 <= len(actions):
+        length = int.from_bytes(actions[i:i + 2], "little")
+        if int.from_bytes(actions[i + 2:i + 4], "little") == ActionAttr.OUTPUT:
+            n += 1
+        i += max(4, (length + 3) & ~3)
+    return n
 
 
 def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:

@@ -10,7 +10,8 @@ datapath port 100), and every trace is translated by both. Compared:
 * ``Datapath actions``: ours printed with :func:`ovsnet.datapath.odp.format_actions`,
   both normalised with ``ovs-dpctl normalize-actions`` as the oracle does;
 * ``Megaflow``: our wildcards printed as OVS's ``match_format``;
-* the ``Translation failed (...)`` reason, when OVS gives one.
+* the ``Translation failed (...)`` reason, when OVS gives one;
+* whether the flow is slow-pathed for actions the datapath cannot do.
 
 Cases are selected by name in :data:`SUPPORTED`; :data:`NOT_YET` lists the
 others with what they need.
@@ -51,12 +52,11 @@ SUPPORTED = [
     "exponential-resubmit-chain", "too-many-output-actions", "icmpv6-type-match",
     "megaflow-set-dl-dst", "write-actions", "clear-actions",
     "output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
-    "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1",
+    "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1", "modify-nd",
 ]
 
 #: cases not run yet, with what they need
 NOT_YET = {
-    "modify-nd": "set(nd(...)) and the slow path for actions the datapath lacks",
     "extended-extended-registers": "xxreg fields (the flow syntax lacks them)",
     "dec-ttl": "dec_ttl at TTL 1 (packet-in to the controller)",
     "output-ofpp-none-ingress": "NORMAL",
@@ -127,7 +127,7 @@ _FAILED_RE = re.compile(r"Translation failed \((.*)\), packet is dropped\.")
 
 
 def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge) -> dict[str, str]:
-    """What differs, by aspect (``actions``, ``megaflow``, ``error``); empty if nothing."""
+    """What differs, by aspect (``actions``, ``megaflow``, ``slow path``, ``error``)."""
     out: dict[str, str] = {}
     text = odp.format_actions(ours.datapath_actions)
     theirs = ovs.datapath_actions or ""
@@ -139,6 +139,9 @@ def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge) -> dict[str
         out["actions"] = f"ours {text[:200]!r} != ovs {theirs[:200]!r}"
     if ovs.megaflow is not None and ours.megaflow() != ovs.megaflow:
         out["megaflow"] = f"ours {ours.megaflow()!r} != ovs {ovs.megaflow!r}"
+    ovs_slow = "Uses action(s) not supported by datapath" in ovs.raw
+    if ovs_slow != ours.slow:
+        out["slow path"] = f"ours {ours.slow} != ovs {ovs_slow}"
     m = _FAILED_RE.search(ovs.raw)
     if (m.group(1) if m else None) != ours.error:
         out["error"] = f"ours {ours.error!r} != ovs {m.group(1) if m else None!r}"

@@ -307,3 +307,26 @@ def test_clone_restores_the_flow():
               in_port=1)
     assert actions(r) == ("set(eth(src=00:00:00:00:00:01)),12,"
                           "set(eth(src=50:54:00:00:00:05)),13")
+
+
+def test_icmp_rewrite_is_a_full_set_and_slow_pathed():
+    r = xlate(bridge("icmp,actions=set_field:0->icmp_type,output:2"), icmp(), in_port=1)
+    assert actions(r) == "set(icmp(type=0,code=0)),12"
+    assert r.slow
+    assert "icmp_code=0x0/0xff" in r.megaflow()  # the whole header is matched
+
+
+def test_nd_rewrite_is_masked_and_slow_pathed():
+    flow = OfFlow(dl_type=IPV6, ipv6_src=1, ipv6_dst=2, nw_proto=58, nw_ttl=255, tp_src=135,
+                  nd_target=0x2020, arp_sha=0x665544332211)
+    r = xlate(bridge("icmp6,icmpv6_type=135,actions=set_field:fe80::4->nd_target,output:2"),
+              flow, in_port=1)
+    assert actions(r) == "set(nd(target=fe80::4)),12"
+    assert r.slow
+
+
+def test_many_outputs_are_slow_pathed():
+    flows = [f"in_port={i},actions=resubmit:{i + 1},resubmit:{i + 1}" for i in range(1, 11)]
+    r = xlate(bridge(*flows, "in_port=11,actions=output:2", ports=(1, 2)), icmp(), in_port=1)
+    assert actions(r) == ",".join(["12"] * 1024)
+    assert r.slow and r.error is None
