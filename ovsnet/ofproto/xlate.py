@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, nla, nla_u32
 from ovsnet.ofproto import ofp_actions as A
-from ovsnet.ofproto.bridge import N_TABLES, TBL_INTERNAL, Bridge
+from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
 from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
 from ovsnet.ofproto.ofp_fields import (
@@ -443,32 +443,25 @@ def _commit_actions(ctx: _Ctx) -> None:
 # Tables
 
 
-def _lookup_from_table(ctx: _Ctx, table_id: int, in_port: int, honor_table_miss: bool):
+def _lookup_from_table(ctx: _Ctx, table_id: int, in_port: int):
     """``rule_dpif_lookup_from_table``: (rule or None, table it was found in).
 
-    A resubmit (``honor_table_miss`` false) that misses goes on to the next
-    tables; table 0 and goto_table stop at the first table. A miss is OVS's
-    ``no_packet_in_rule`` (drop): there are no controllers to send it to.
+    The lookup uses ``in_port`` as the input port and restores the flow's
+    afterwards. A miss is OVS's ``no_packet_in_rule`` (drop): with the
+    default table-miss configuration OVS goes on to the next table only for
+    tables configured ``continue`` (not modelled), and there are no
+    controllers to send a packet-in to.
     """
     flow = ctx.flow
     old_in_port, old_src, old_dst = flow.in_port, flow.tp_src, flow.tp_dst
     if flow.nw_frag & FRAG_ANY:  # frag_handling "normal": ports are unavailable
         flow.tp_src = flow.tp_dst = 0
     flow.in_port = in_port
-    rule, found = None, table_id
     try:
-        next_id = table_id
-        while next_id < N_TABLES:
-            found = next_id
-            rule = ctx.bridge.lookup(next_id, flow, ctx.wc)
-            if rule is not None or honor_table_miss:
-                break
-            next_id += 1
-            if next_id == TBL_INTERNAL:
-                next_id += 1
+        rule = ctx.bridge.lookup(table_id, flow, ctx.wc)
     finally:
         flow.in_port, flow.tp_src, flow.tp_dst = old_in_port, old_src, old_dst
-    return rule, found
+    return rule, table_id
 
 
 def _resource_check(ctx: _Ctx) -> bool:
@@ -490,8 +483,7 @@ def _resource_check(ctx: _Ctx) -> bool:
     return False
 
 
-def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool,
-                  clone: bool = False) -> None:
+def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -> None:
     """``xlate_table_action`` + ``xlate_recursively``.
 
     With ``clone`` the rule's actions run as ``clone_xlate_actions`` runs them
@@ -502,7 +494,7 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, honor_table_miss: bool
     if not _resource_check(ctx):
         return
     old_table = ctx.table_id
-    rule, ctx.table_id = _lookup_from_table(ctx, table_id, in_port, honor_table_miss)
+    rule, ctx.table_id = _lookup_from_table(ctx, table_id, in_port)
     deepens = table_id <= old_table
     old_step = ctx.step
     _report_table(ctx, rule, table_id)
@@ -543,7 +535,7 @@ def _output(ctx: _Ctx, port: int) -> None:
     if port == OFPP_IN_PORT:
         _compose_output(ctx, flow.in_port)
     elif port == OFPP_TABLE:
-        _table_action(ctx, flow.in_port, 0, True)
+        _table_action(ctx, flow.in_port, 0)
     elif port == OFPP_NONE:
         pass
     elif port in (OFPP_FLOOD, OFPP_ALL):
@@ -607,7 +599,7 @@ def _patch_output(ctx: _Ctx, port) -> None:
         ctx.wc.masks.pop(name, None)
     ctx.report(f'bridge("{peer_bridge.name}")')
     ctx.bridge = peer_bridge
-    _table_action(ctx, flow.in_port, 0, True, clone=True)
+    _table_action(ctx, flow.in_port, 0, clone=True)
     _xlate_action_set(ctx)
     _restore_flow(flow, saved[0])
     ctx.stack, ctx.action_set, ctx.bridge, ctx.step = saved[1:]
@@ -656,9 +648,9 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             if a.with_ct_orig:
                 ctx.report_error("resubmit(ct) with non-tracked or non-IP packet!")
                 continue
-            _table_action(ctx, in_port, table, False)
+            _table_action(ctx, in_port, table)
         elif isinstance(a, A.GotoTable):
-            _table_action(ctx, flow.in_port, a.table, True)
+            _table_action(ctx, flow.in_port, a.table)
         elif isinstance(a, A.SetField):
             _xlate_set_field(ctx, a)
         elif isinstance(a, A.RegMove):
@@ -858,7 +850,7 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateR
         ctx.mask("nw_frag", FRAG_ANY | FRAG_LATER)
     ctx.mask("recirc_id")
 
-    rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port, True)
+    rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port)
     _report_table(ctx, rule, 0)
     _do_actions(ctx, rule.payload.actions if rule is not None else ())
     if ctx.error is None:
@@ -943,3 +935,18 @@ def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:
     if flow.nw_frag & FRAG_LATER:
         masks.pop("tp_src", None)
         masks.pop("tp_dst", None)
+    # Fields the original packet does not have are not matched, even if a
+    # push or set_field action un-wildcarded them.
+    if flow.dl_type not in (0x8847, 0x8848):
+        for member in ("mpls_lse", "mpls_lse1", "mpls_lse2"):
+            masks.pop(member, None)
+    for tpid, tci in (("vlan_tpid", "vlan_tci"), ("vlan1_tpid", "vlan1_tci")):
+        ethertype = getattr(flow, tpid)
+        # a flow written in OpenFlow syntax has a tag (CFI) but no TPID: 802.1Q
+        if ethertype not in (0x8100, 0x88A8) and not (ethertype == 0
+                                                       and getattr(flow, tci) & VLAN_CFI):
+            masks.pop(tpid, None)
+            masks.pop(tci, None)
+    if not (flow.tun_dst or flow.tun_ipv6_dst):
+        for member in [m for m in masks if m.startswith("tun_")]:
+            del masks[member]
