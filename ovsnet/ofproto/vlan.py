@@ -254,6 +254,15 @@ class VlanConfig:
             return xvlan.vlan == self.vlan and self.allows_cvlan(xvlan.cvlan)
         return self.trunks_vlan(xvlan.vlan)
 
+    @property
+    def output_masks_inner_tci(self) -> bool:
+        """``check_and_set_cvlan_mask``: output here un-wildcards the inner tag's whole TCI.
+
+        A dot1q-tunnel port with ``cvlans`` decides on the customer VLAN, so
+        each NORMAL output to it adds ``vlan_tci1=0xffff`` to the megaflow mask.
+        """
+        return self.mode is VlanMode.DOT1Q_TUNNEL and self.cvlans is not None
+
     # -- input ---------------------------------------------------------------
 
     def input_vid_error(self, vid: int, port: str = "port") -> str | None:

@@ -364,3 +364,13 @@ def test_flood_drop_reason_and_floodable():
     r = flood_vlans(ports, 1, (), floodable=[3])
     assert r.drop_reason is None and r.xvlan.vlan == 5
     assert r.outputs == {3: (tag(5),)}
+
+
+@pytest.mark.parametrize("columns, masks", [
+    ({"vlan_mode": "dot1q-tunnel", "tag": 1, "cvlans": [2]}, True),
+    ({"vlan_mode": "dot1q-tunnel", "tag": 1}, False),
+    ({"trunks": [2]}, False),
+    ({"tag": 1, "cvlans": [2]}, False),
+])
+def test_output_masks_inner_tci(columns, masks):
+    assert VlanConfig.configure(**columns).output_masks_inner_tci is masks
