@@ -401,9 +401,11 @@ class MacLearning:
 
         Refreshes the entry's age and moves it to ``port`` if it was elsewhere
         (a MAC move). A gratuitous ARP on a non-bond port sets the entry's
-        5-second lock; over a bond, a locked entry is neither moved nor
-        refreshed. Returns True if the entry's port changed (a new entry
-        counts), as OVS does to decide whether to revalidate.
+        5-second lock; a gratuitous ARP over a bond does not move a locked
+        entry (within its first second it does not even refresh it, as
+        OVS's read-only fast path then stops early). Returns True if the
+        entry's port changed (a new entry counts), as OVS does to decide
+        whether to revalidate.
         """
         m = _parse_mac(mac)
         _check_vlan(vlan)
