@@ -196,20 +196,20 @@ RANDOM_PORTS = (1, 2, 3, 4)
 
 
 def random_case(seed: int) -> tuple[list[str], list[str]]:
-    """Flows (3 tables) and ODP packets for one seed, using only supported actions.
+    """Flows (3 tables, each with a catch-all) and ODP packets for one seed.
 
     Matches draw from in_port, Ethernet addresses, VLAN, IPv4 prefixes, the
     protocol, transport ports and reg0; actions from output, resubmit to a
     later table, header rewrites consistent with the match, register loads,
-    VLAN push/pop/modify and dec_ttl. OVS accepts every flow (ovsnet's parser
-    applies the same consistency checks).
+    VLAN pop/modify, dec_ttl, move, push/pop, clone and exit. OVS accepts
+    every flow (ovsnet's parser applies the same consistency checks).
     """
     rng = random.Random(seed)
     flows = []
     for table in range(3):
-        for _ in range(rng.randint(2, 6)):
-            match = [f"table={table}", f"priority={rng.randint(1, 5) * 100}"]
-            proto = rng.choice([None, "ip", "tcp", "udp"])
+        for k in range(rng.randint(2, 6) + 1):
+            match = [f"table={table}", f"priority={rng.randint(1, 5) * 100 if k else 0}"]
+            proto = rng.choice([None, "ip", "tcp", "udp"]) if k else None
             if proto:
                 match.append(proto)
             if rng.random() < 0.4:
@@ -227,9 +227,11 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                 match.append(f"tp_dst={rng.choice([22, 80, 443])}")
             if table and rng.random() < 0.3:
                 match.append(f"reg0={rng.randint(0, 2)}")
+            if not k:  # a catch-all per table, so that most packets reach some actions
+                match = match[:2]
             actions = []
             for _ in range(rng.randint(0, 3)):
-                kind = rng.randrange(9)
+                kind = rng.randrange(13)
                 if kind <= 1:
                     actions.append(f"output:{rng.choice(RANDOM_PORTS)}")
                 elif kind == 2 and table < 2:
@@ -248,6 +250,16 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                                                "mod_vlan_pcp:3"]))
                 elif kind == 8:
                     actions.append("in_port")
+                elif kind == 9:
+                    actions.append(rng.choice(["move:NXM_OF_ETH_SRC[0..7]->NXM_NX_REG0[0..7]",
+                                               "output:NXM_NX_REG0[0..15]"]))
+                elif kind == 10:
+                    actions.append(rng.choice(["push:NXM_NX_REG0[]", "pop:NXM_NX_REG0[]"]))
+                elif kind == 11:
+                    actions.append(f"clone(mod_dl_dst:50:54:00:00:00:0{rng.randint(1, 3)},"
+                                   f"output:{rng.choice(RANDOM_PORTS)})")
+                elif kind == 12:
+                    actions.append(rng.choice(["exit", "note:01.02", "output:LOCAL"]))
             if table < 2 and rng.random() < 0.4:
                 actions.append(f"resubmit(,{table + 1})")
             flows.append(" ".join(match) + " actions=" + (",".join(actions) or "drop"))
@@ -276,11 +288,15 @@ def test_random_tables_agree_with_ovs(oracle, seed):
     configure(oracle, case)
     bridge = build_bridge(case)
     problems = []
+    compared = 0
     for packet in packets:
+        ours = xlate(*trace_flow(bridge, packet))
+        if ours.unsupported:  # e.g. dec_ttl reaching TTL 1 (a packet-in)
+            continue
         ovs = oracle.trace(packet)
         assert ovs.error is None, ovs.error
-        ours = xlate(*trace_flow(bridge, packet))
-        assert not ours.unsupported
+        compared += 1
         for aspect, text in differences(ovs, ours, bridge).items():
             problems.append(f"{packet}: {aspect}: {text}")
+    assert compared >= len(packets) // 2, f"only {compared} packets without unsupported actions"
     assert not problems, "flows:\n  " + "\n  ".join(flows) + "\n" + "\n".join(problems)
