@@ -198,7 +198,7 @@ RANDOM_PORTS = (1, 2, 3, 4)
 def random_case(seed: int) -> tuple[list[str], list[str]]:
     """Flows (3 tables, each with a catch-all) and ODP packets for one seed.
 
-    Matches draw from in_port, Ethernet addresses, VLAN, IPv4 prefixes, the
+    Matches draw from in_port, Ethernet addresses, VLAN, IPv4/IPv6 prefixes, the
     protocol, transport ports and reg0; actions from output, resubmit to a
     later table, header rewrites consistent with the match, register loads,
     VLAN pop/modify, dec_ttl, move, push/pop, clone and exit. OVS accepts
@@ -209,7 +209,8 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
     for table in range(3):
         for k in range(rng.randint(2, 6) + 1):
             match = [f"table={table}", f"priority={rng.randint(1, 5) * 100 if k else 0}"]
-            proto = rng.choice([None, "ip", "tcp", "udp"]) if k else None
+            proto = rng.choice([None, "ip", "tcp", "udp", "ipv6", "tcp6"]) if k else None
+            ipv4 = proto in ("ip", "tcp", "udp")
             if proto:
                 match.append(proto)
             if rng.random() < 0.4:
@@ -219,11 +220,14 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
             if rng.random() < 0.2:
                 match.append(rng.choice(["vlan_tci=0", "dl_vlan=10", "dl_vlan=20",
                                          "vlan_tci=0x1000/0x1000"]))
-            if proto and rng.random() < 0.5:
+            if ipv4 and rng.random() < 0.5:
                 plen = rng.choice([8, 16, 24, 32])
                 match.append(f"nw_{rng.choice(['src', 'dst'])}=10.0.{rng.randint(0, 1)}."
                              f"{rng.randint(1, 3)}/{plen}")
-            if proto in ("tcp", "udp") and rng.random() < 0.4:
+            elif proto in ("ipv6", "tcp6") and rng.random() < 0.5:
+                match.append(f"ipv6_{rng.choice(['src', 'dst'])}=2001:db8::"
+                             f"{rng.randint(1, 3)}/{rng.choice([64, 126, 128])}")
+            if proto in ("tcp", "udp", "tcp6") and rng.random() < 0.4:
                 match.append(f"tp_dst={rng.choice([22, 80, 443])}")
             if table and rng.random() < 0.3:
                 match.append(f"reg0={rng.randint(0, 2)}")
@@ -241,9 +245,9 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                 elif kind == 4:
                     actions.append(f"mod_dl_src:50:54:00:00:00:{rng.randint(4, 6):02x}")
                 elif kind == 5 and proto:
-                    actions.append(rng.choice([f"mod_nw_dst:10.0.9.{rng.randint(1, 3)}",
-                                               "dec_ttl", f"mod_nw_tos:{rng.choice([0, 32])}"]))
-                elif kind == 6 and proto in ("tcp", "udp"):
+                    actions.append(rng.choice(["dec_ttl", f"mod_nw_tos:{rng.choice([0, 32])}"]
+                                              + [f"mod_nw_dst:10.0.9.{rng.randint(1, 3)}"] * ipv4))
+                elif kind == 6 and proto in ("tcp", "udp", "tcp6"):
                     actions.append(f"mod_tp_dst:{rng.choice([80, 8080])}")
                 elif kind == 7:
                     actions.append(rng.choice(["mod_vlan_vid:30", "strip_vlan",
@@ -269,9 +273,14 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
         l4 = {6: "tcp", 17: "udp", 1: "icmp"}[proto]
         l4 += ("(type=8,code=0)" if proto == 1 else
                f"(src={rng.randint(1000, 2000)},dst={rng.choice([22, 80, 443, 53])})")
-        inner = (f"eth_type(0x0800),ipv4(src=10.0.{rng.randint(0, 1)}.{rng.randint(1, 3)},"
-                 f"dst=10.0.{rng.randint(0, 1)}.{rng.randint(1, 3)},proto={proto},"
-                 f"tos={rng.choice([0, 32])},ttl={rng.choice([2, 64])},frag=no),{l4}")
+        if rng.random() < 0.25 and proto != 1:
+            inner = (f"eth_type(0x86dd),ipv6(src=2001:db8::{rng.randint(1, 3)},"
+                     f"dst=2001:db8::{rng.randint(1, 3)},label=0,proto={proto},"
+                     f"tclass={rng.choice([0, 32])},hlimit={rng.choice([2, 64])},frag=no),{l4}")
+        else:
+            inner = (f"eth_type(0x0800),ipv4(src=10.0.{rng.randint(0, 1)}.{rng.randint(1, 3)},"
+                     f"dst=10.0.{rng.randint(0, 1)}.{rng.randint(1, 3)},proto={proto},"
+                     f"tos={rng.choice([0, 32])},ttl={rng.choice([2, 64])},frag=no),{l4}")
         if rng.random() < 0.3:
             inner = (f"eth_type(0x8100),vlan(vid={rng.choice([10, 20])},pcp=0),"
                      f"encap({inner})")
