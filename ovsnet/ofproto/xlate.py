@@ -18,14 +18,15 @@ always un-wildcards (``xlate_wc_init``) and its final clean-up
 (``xlate_wc_finish``) that is the megaflow mask.
 
 Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``,
-``FLOOD``, ``ALL``, patch ports),
-output to a register, resubmit and goto_table (with OVS's depth and resubmit
-limits and messages), set_field/load/move, push/pop, mod_dl_*, mod_nw_*,
-mod_tp_*, dec_ttl (TTL above 1), VLAN push/pop/modify, write_metadata, note,
-exit, the action set (write_actions/clear_actions). Not yet: NORMAL,
-CONTROLLER (and dec_ttl sending to the controller), tunnels, MPLS,
-conntrack and the datapath ``clone`` action their irreversible actions need; they are reported in
-:attr:`XlateResult.unsupported` and contribute nothing.
+``FLOOD``, ``ALL``, patch ports), output to a register, resubmit and
+goto_table (with OVS's depth and resubmit limits and messages),
+set_field/load/move, push/pop, mod_dl_*, mod_nw_*, mod_tp_*, dec_ttl (TTL
+above 1), VLAN push/pop/modify, write_metadata, note, exit, clone, the action
+set (write_actions/clear_actions). Not yet: NORMAL, CONTROLLER (and dec_ttl
+sending to the controller), tunnels, MPLS, conntrack, and the datapath
+``clone`` action that irreversible actions inside clone or behind a patch
+port need; they are reported in :attr:`XlateResult.unsupported` and
+contribute nothing.
 """
 
 from __future__ import annotations
@@ -205,10 +206,6 @@ def _vlan_text(tci: int, mask: int, suffix: str) -> str:
 
 def _is_ip(flow: OfFlow) -> bool:
     return flow.dl_type in (ETH_TYPE_IP, ETH_TYPE_IPV6)
-
-
-class _Error(Exception):
-    pass
 
 
 class _Ctx:
@@ -628,7 +625,7 @@ def _do_actions(ctx: _Ctx, actions) -> None:
     if not actions:
         ctx.report("drop")
         return
-    flow, wc = ctx.flow, ctx
+    flow = ctx.flow
     for a in actions:
         if ctx.error is not None or ctx.exit:
             break
@@ -674,35 +671,35 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             _set_subfield(flow, a.subfield, value & ((1 << a.subfield.n_bits) - 1))
         elif isinstance(a, A.SetEth):
             member = "dl_src" if a.which == "src" else "dl_dst"
-            wc.mask(member)
+            ctx.mask(member)
             flow.set(member, a.mac)
         elif isinstance(a, A.SetIPv4):
             if flow.dl_type == ETH_TYPE_IP:
                 member = "nw_src" if a.which == "src" else "nw_dst"
-                wc.mask(member)
-                wc.mask("nw_proto")
+                ctx.mask(member)
+                ctx.mask("nw_proto")
                 flow.set(member, a.ip)
         elif isinstance(a, (A.SetIpDscp, A.SetIpEcn)):
             if _is_ip(flow):
                 bits = 0xFC if isinstance(a, A.SetIpDscp) else 0x03
                 value = a.tos if isinstance(a, A.SetIpDscp) else a.ecn
-                wc.mask("nw_proto")
-                wc.mask("nw_tos", bits)
+                ctx.mask("nw_proto")
+                ctx.mask("nw_tos", bits)
                 flow.set("nw_tos", (flow.nw_tos & ~bits & 0xFF) | value)
         elif isinstance(a, A.SetIpTtl):
             if _is_ip(flow):
-                wc.mask("nw_proto")
-                wc.mask("nw_ttl")
+                ctx.mask("nw_proto")
+                ctx.mask("nw_ttl")
                 flow.set("nw_ttl", a.ttl)
         elif isinstance(a, A.SetL4Port):
             if _is_ip(flow) and not flow.nw_frag & FRAG_LATER:
                 member = "tp_src" if a.which == "src" else "tp_dst"
-                wc.mask("nw_proto")
-                wc.mask(member)
+                ctx.mask("nw_proto")
+                ctx.mask(member)
                 flow.set(member, a.port)
         elif isinstance(a, A.DecTtl):
-            wc.mask("nw_ttl")
-            wc.mask("nw_proto")
+            ctx.mask("nw_ttl")
+            ctx.mask("nw_proto")
             if _is_ip(flow):
                 if flow.nw_ttl > 1:
                     flow.set("nw_ttl", flow.nw_ttl - 1)
@@ -712,13 +709,13 @@ def _do_actions(ctx: _Ctx, actions) -> None:
                                "by this model <<<<")
                     return
         elif isinstance(a, A.SetVlanVid):
-            wc.mask("vlan_tci", 0x0FFF | VLAN_CFI)
+            ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
             if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
                 if not flow.vlan_tpid:
                     flow.set("vlan_tpid", ETH_TYPE_VLAN)
                 flow.set("vlan_tci", (flow.vlan_tci & ~0x0FFF & 0xFFFF) | a.vid | VLAN_CFI)
         elif isinstance(a, A.SetVlanPcp):
-            wc.mask("vlan_tci", 0xE000 | VLAN_CFI)
+            ctx.mask("vlan_tci", 0xE000 | VLAN_CFI)
             if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
                 if not flow.vlan_tpid:
                     flow.set("vlan_tpid", ETH_TYPE_VLAN)
