@@ -343,7 +343,7 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
     whether anything was committed.
     """
     flow, base, wc = ctx.flow, ctx.base, ctx.wc
-    key, mask = b"", b""
+    key, masked_key, mask = b"", b"", b""
     differ = False
     fully = True
     for member, n, writable in fields:
@@ -355,12 +355,15 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
             differ = True
         if m != (1 << (8 * n)) - 1:
             fully = False
+        m &= (1 << (8 * n)) - 1
         key += _b(v, n)
-        mask += _b(m & ((1 << (8 * n)) - 1), n)
+        masked_key += _b(v & m, n)
+        mask += _b(m, n)
     if not differ:
         return False
     if not fully and use_masked:
-        ctx.odp += nla(ActionAttr.SET_MASKED, nla(attr, key + mask))
+        # commit_masked_set_action: the value's unmasked bits are cleared
+        ctx.odp += nla(ActionAttr.SET_MASKED, nla(attr, masked_key + mask))
     else:
         ctx.odp += nla(ActionAttr.SET, nla(attr, key))
         if not fully:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import pytest
 
 from ovsnet.datapath import odp
+from ovsnet.datapath.datapath import Datapath, Upcall
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
+from ovsnet.ofproto.upcall import XlateHandler, wc_to_key_mask
 from ovsnet.ofproto.xlate import MAX_DEPTH, MAX_RESUBMITS, execute_action_set, xlate
 
 IP, IPV6, TCP, ICMP = 0x0800, 0x86DD, 6, 1
@@ -330,3 +332,42 @@ def test_many_outputs_are_slow_pathed():
     r = xlate(bridge(*flows, "in_port=11,actions=output:2", ports=(1, 2)), icmp(), in_port=1)
     assert actions(r) == ",".join(["12"] * 1024)
     assert r.slow and r.error is None
+
+
+def _udp_frame(src="10.0.0.1", dst="10.0.0.2", sport=1000):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+                 IP(src=src, dst=dst, ttl=64) / UDP(sport=sport, dport=53) / b"x")
+
+
+def test_upcall_handler_installs_the_megaflow_in_a_datapath():
+    dp_bridge = Bridge("br0", local_odp_port=0)
+    for n in (1, 2, 3):
+        dp_bridge.add_port(f"p{n}", n, n)
+    dp_bridge.add_flows(["ip,nw_dst=10.0.0.2,actions=mod_nw_dst:10.0.0.9,output:2",
+                         "priority=0,actions=output:3"])
+    handler = XlateHandler(dp_bridge)
+    dp = Datapath(handler=handler)
+    for n in (1, 2, 3):
+        dp.add_port(f"p{n}", port_no=n)
+    first = dp.receive(_udp_frame(), 1)
+    assert [o.port for o in first.outputs] == [2] and first.installed == 1
+    assert odp.format_actions(handler.last.datapath_actions) == \
+        "set(ipv4(dst=10.0.0.9)),2"
+    # another source address and port: the megaflow (in_port, dl_type, nw_dst, ...) hits
+    second = dp.receive(_udp_frame(src="10.0.0.7", sport=4242), 1)
+    assert second.hit == 1 and [o.port for o in second.outputs] == [2]
+    third = dp.receive(_udp_frame(dst="10.0.0.3"), 1)
+    assert third.missed == 1 and [o.port for o in third.outputs] == [3]
+    key, mask = odp.parse_flow("in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.2)")
+    assert wc_to_key_mask(handler.last.wc)[:4] == b"\xff" * 4
+    assert len(dp.flows()) == 2 and len(key) == len(mask)
+
+
+def test_upcall_from_an_unknown_port_is_dropped_without_a_flow():
+    handler = XlateHandler(bridge())
+    key, _ = odp.parse_flow("in_port(77),eth_type(0x0800)")
+    (reply,) = handler([Upcall("miss", b"", key, 0)])
+    assert reply.actions == b"" and reply.mask is None
