@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ovsnet.datapath.flow_key import FIELD_BY_NAME
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.ofp_fields import MEMBERS, Match
 
@@ -40,27 +41,34 @@ OF_MEMBERS: dict[str, int] = {**MEMBERS, **EXTRA_MEMBERS}
 
 _HOST = sys.byteorder
 
-# (OfFlow member, flow-key offset, size, byte order) for FlowKey -> OfFlow;
-# offsets follow ovsnet/datapath/flow_key.py FIELDS
-_FROM_KEY: tuple[tuple[str, int, int, str], ...] = (
-    ("recirc_id", 4, 4, _HOST), ("dp_hash", 8, 4, _HOST), ("pkt_mark", 12, 4, _HOST),
-    ("skb_priority", 16, 4, _HOST), ("ct_zone", 20, 2, _HOST), ("ct_state", 22, 1, _HOST),
-    ("ct_mark", 24, 4, _HOST),
-    ("dl_dst", 32, 6, "big"), ("dl_src", 38, 6, "big"), ("dl_type", 44, 2, "big"),
-    ("vlan_tpid", 48, 2, "big"), ("vlan_tci", 50, 2, "big"), ("vlan1_tpid", 52, 2, "big"),
-    ("vlan1_tci", 54, 2, "big"), ("mpls_lse", 56, 4, "big"), ("mpls_lse1", 60, 4, "big"),
-    ("mpls_lse2", 64, 4, "big"),
-    ("nw_src", 72, 4, "big"), ("nw_dst", 76, 4, "big"), ("nw_frag", 80, 1, "big"),
-    ("nw_tos", 81, 1, "big"), ("nw_ttl", 82, 1, "big"), ("nw_proto", 83, 1, "big"),
-    ("ipv6_label", 84, 4, "big"), ("tp_src", 88, 2, "big"), ("tp_dst", 90, 2, "big"),
-    ("tcp_flags", 92, 2, "big"), ("igmp_group_ip4", 96, 4, "big"),
-    ("ipv6_src", 104, 16, "big"), ("ipv6_dst", 120, 16, "big"), ("nd_target", 136, 16, "big"),
-    ("arp_sha", 152, 6, "big"), ("arp_tha", 158, 6, "big"),
-    ("ct_label", 192, 16, "big"), ("tun_id", 208, 8, "big"), ("tun_src", 216, 4, "big"),
-    ("tun_dst", 220, 4, "big"), ("tun_ipv6_src", 224, 16, "big"),
-    ("tun_ipv6_dst", 240, 16, "big"), ("tun_tp_src", 256, 2, "big"),
-    ("tun_tp_dst", 258, 2, "big"), ("tun_flags", 260, 2, _HOST), ("tun_tos", 262, 1, _HOST),
-    ("tun_ttl", 263, 1, _HOST),
+# OfFlow member -> datapath flow-key field (ovsnet/datapath/flow_key.py), where
+# the names differ; every other member below has the field's own name.
+_KEY_FIELD = {
+    "pkt_mark": "skb_mark", "skb_priority": "priority", "mpls_lse": "mpls_lse0",
+    "mpls_lse1": "mpls_lse1", "mpls_lse2": "mpls_lse2", "tun_src": "tun_ipv4_src",
+    "tun_dst": "tun_ipv4_dst",
+}
+_KEY_MEMBER_NAMES = (
+    "recirc_id", "dp_hash", "pkt_mark", "skb_priority", "ct_zone", "ct_state", "ct_mark",
+    "dl_dst", "dl_src", "dl_type", "vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci",
+    "mpls_lse", "mpls_lse1", "mpls_lse2", "nw_src", "nw_dst", "nw_frag", "nw_tos", "nw_ttl",
+    "nw_proto", "ipv6_label", "tp_src", "tp_dst", "tcp_flags", "igmp_group_ip4", "ipv6_src",
+    "ipv6_dst", "nd_target", "arp_sha", "arp_tha", "ct_label", "tun_id", "tun_src", "tun_dst",
+    "tun_ipv6_src", "tun_ipv6_dst", "tun_tp_src", "tun_tp_dst", "tun_flags", "tun_tos",
+    "tun_ttl",
+)
+
+
+def _key_member(member: str) -> tuple[str, int, int, str]:
+    f = FIELD_BY_NAME[_KEY_FIELD.get(member, member)]
+    # metadata is host order in the key; single bytes read the same either way
+    order = _HOST if f.kind in ("u8", "u16", "u32") else "big"
+    return member, f.offset, f.size, order
+
+
+#: (OfFlow member, flow-key offset, size, byte order): FlowKey -> OfFlow
+KEY_MEMBERS: tuple[tuple[str, int, int, str], ...] = tuple(
+    _key_member(m) for m in _KEY_MEMBER_NAMES
 )
 
 
@@ -147,7 +155,7 @@ class OfFlow:
         flow = cls()
         setter = object.__setattr__
         frm = int.from_bytes
-        for name, off, size, order in _FROM_KEY:
+        for name, off, size, order in KEY_MEMBERS:
             setter(flow, name, frm(raw[off:off + size], order))  # type: ignore[arg-type]
         odp_port = frm(raw[0:4], _HOST)  # type: ignore[arg-type]
         if in_port_map is None:

@@ -20,7 +20,7 @@ from ovsnet.datapath.flow_key import KEY_SIZE
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
-from ovsnet.ofproto.of_flow import _FROM_KEY, OfFlow
+from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
 from ovsnet.ofproto.xlate import XlateResult, xlate
 
 __all__ = ["XlateHandler", "wc_to_key_mask"]
@@ -37,7 +37,7 @@ def wc_to_key_mask(wc: FlowWildcards) -> bytes:
     exactly.
     """
     mask = bytearray(KEY_SIZE)
-    for member, offset, size, order in _FROM_KEY:
+    for member, offset, size, order in KEY_MEMBERS:
         bits = wc.get(member)
         if bits:
             mask[offset:offset + size] = (bits & ((1 << (8 * size)) - 1)).to_bytes(size, order)
