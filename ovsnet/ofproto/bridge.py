@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.classifier import DEFAULT_PREFIXES, Classifier, ClsRule
 from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
+from ovsnet.ofproto.mac_learning import MacLearning
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
+from ovsnet.ofproto.vlan import DEFAULT_VLAN_LIMIT, VlanConfig
 
 __all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
 
@@ -26,6 +28,9 @@ __all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
 N_TABLES = 255
 #: the hidden table of OVS's internal rules (ofproto-dpif.c TBL_INTERNAL)
 TBL_INTERNAL = N_TABLES - 1
+
+
+_DEFAULT_VLAN_CONFIG = VlanConfig()
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,13 @@ class Bridge:
     ``Bridge("br0", local_odp_port=100)`` has just its ``LOCAL`` port named
     like the bridge; :meth:`add_port` adds more. Flows go in with
     :meth:`add_flow` (a :class:`FlowMod` or ``ovs-ofctl add-flow`` text).
+
+    For the NORMAL action each port is its own bundle with a
+    :class:`~ovsnet.ofproto.vlan.VlanConfig` (a trunk of every VLAN until
+    :meth:`set_vlan_config` says otherwise); the bridge has a
+    :class:`~ovsnet.ofproto.mac_learning.MacLearning` table, ``vlan_limit``
+    (``Open_vSwitch other_config:vlan-limit``) and ``forward_bpdu`` (Bridge
+    ``other_config:forward-bpdu``).
     """
 
     def __init__(self, name: str, *, local_odp_port: int = 0,
@@ -64,6 +76,14 @@ class Bridge:
         self.tables: dict[int, Classifier] = {}
         #: bridges reachable through patch ports (they share this bridge's datapath)
         self.patch_bridges: list[Bridge] = []
+        self.vlan_configs: dict[int, VlanConfig] = {}
+        self.mac_learning = MacLearning()
+        self.vlan_limit = DEFAULT_VLAN_LIMIT
+        self.forward_bpdu = False
+        #: OpenFlow ports in the order NORMAL floods their bundles (None: ascending
+        #: ofport). OVS walks its bundle list, whose order depends on memory
+        #: addresses, so tests comparing megaflows with OVS may need to set it.
+        self.bundle_order: list[int] | None = None
         self._add(BridgePort(name, OFPP_LOCAL, local_odp_port))
 
     # -- ports ---------------------------------------------------------------
@@ -88,6 +108,18 @@ class Bridge:
         if port.odp_port is not None:
             self._by_odp[port.odp_port] = port
         return port
+
+    def set_vlan_config(self, port: int | str, config: VlanConfig) -> None:
+        """Give a port's bundle its VLAN settings (the Port columns ``vlan_mode``,
+        ``tag``, ``trunks``, ``cvlans``, ``other_config``), see :meth:`VlanConfig.configure`."""
+        bp = self._by_name.get(port) if isinstance(port, str) else self._by_ofport.get(port)
+        if bp is None:
+            raise OfprotoError(f"bridge {self.name}: no port {port!r} to configure VLANs on")
+        self.vlan_configs[bp.ofport] = config
+
+    def vlan_config(self, ofport: int) -> VlanConfig:
+        """A port's bundle VLAN settings (trunk of every VLAN by default)."""
+        return self.vlan_configs.get(ofport) or _DEFAULT_VLAN_CONFIG
 
     def peer_of(self, port: BridgePort) -> tuple[Bridge, BridgePort] | None:
         """The bridge and port at the other end of a patch port (None if unconnected)."""
@@ -136,6 +168,14 @@ class Bridge:
     @property
     def ports(self) -> list[BridgePort]:
         return sorted(self._by_ofport.values(), key=lambda p: p.ofport)
+
+    def bundles(self) -> list[BridgePort]:
+        """The ports in NORMAL's flood order (:attr:`bundle_order` first, then by ofport)."""
+        ports = self.ports
+        if not self.bundle_order:
+            return ports
+        rank = {ofport: i for i, ofport in enumerate(self.bundle_order)}
+        return sorted(ports, key=lambda p: (rank.get(p.ofport, len(rank)), p.ofport))
 
     @property
     def port_map(self) -> dict[str, int]:

@@ -50,11 +50,13 @@ from ovsnet.ofproto.ofp_fields import (
     IPPROTO_UDP,
     MEMBERS,
     OFPP_ALL,
+    OFPP_CONTROLLER,
     OFPP_FLOOD,
     OFPP_IN_PORT,
     OFPP_LOCAL,
     OFPP_MAX,
     OFPP_NONE,
+    OFPP_NORMAL,
     OFPP_TABLE,
     VLAN_CFI,
     Match,
@@ -62,6 +64,7 @@ from ovsnet.ofproto.ofp_fields import (
     format_match,
     format_port,
 )
+from ovsnet.ofproto.vlan import PriorityTags, VlanConfig, XVlan
 
 __all__ = ["ACTION_SET", "MAX_DEPTH", "MAX_RESUBMITS", "TraceStep", "XlateResult", "execute_action_set",
            "format_megaflow", "xlate"]
@@ -211,8 +214,11 @@ def _is_ip(flow: OfFlow) -> bool:
 class _Ctx:
     """``struct xlate_ctx``: the state of one translation."""
 
-    def __init__(self, bridge: Bridge, flow: OfFlow):
+    def __init__(self, bridge: Bridge, flow: OfFlow, generate: bool = False,
+                 now: float = 0):
         self.bridge = bridge
+        self.generate = generate
+        self.now = now
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
@@ -540,6 +546,8 @@ def _output(ctx: _Ctx, port: int) -> None:
         pass
     elif port in (OFPP_FLOOD, OFPP_ALL):
         _flood(ctx, port == OFPP_ALL)
+    elif port == OFPP_NORMAL:
+        _normal(ctx)
     elif port < OFPP_MAX or port == OFPP_LOCAL:
         if port != flow.in_port:
             _compose_output(ctx, port)
@@ -563,6 +571,136 @@ def _flood(ctx: _Ctx, all_ports: bool) -> None:
             continue
         if all_ports or not port.no_flood:
             _compose_output(ctx, port.ofport)
+
+
+# ---------------------------------------------------------------------------------
+# NORMAL (ofproto-dpif-xlate.c xlate_normal)
+
+#: ``eth_addr_is_reserved`` (lib/packets.c): 802.1D/802.1Q reserved groups and others
+_RESERVED_MACS = frozenset(
+    [0x0180C2000000 + i for i in range(16)]  # STP, pause frames, other 802.1 protocols
+    + [0x00E02B000000, 0x00E02B000004, 0x00E02B000006]  # Extreme's EDP and EAPS
+    + [0x01000C000000, 0x01000CCCCCCC, 0x01000CCCCCCD, 0x01000CCDCDCD]  # Cisco's
+    + [0x01000CCCCCC0 + i for i in range(8)])
+#: the bundle of OFPP_NONE/OFPP_CONTROLLER, for packets a controller sources
+#: (``ofpp_none_bundle``): a trunk of every VLAN that learns nothing
+_NONE_BUNDLE = VlanConfig()
+
+
+def _xvlan_extract(flow: OfFlow) -> XVlan:
+    """``xvlan_extract``: the flow's VLAN headers up to the first without CFI."""
+    slots = []
+    for tpid_m, tci_m in (("vlan_tpid", "vlan_tci"), ("vlan1_tpid", "vlan1_tci")):
+        tpid, tci = getattr(flow, tpid_m) or ETH_TYPE_VLAN, getattr(flow, tci_m)
+        if tpid not in (ETH_TYPE_VLAN, 0x88A8) or not tci & VLAN_CFI:
+            break
+        slots.append((tpid, tci & 0x0FFF, tci >> 13))
+    slots += [(0, 0, 0)] * (2 - len(slots))
+    return XVlan(slots[0], slots[1])
+
+
+def _is_gratuitous_arp(ctx: _Ctx) -> bool:
+    """``is_gratuitous_arp``, un-wildcarding what it examines."""
+    flow = ctx.flow
+    if flow.dl_type != ETH_TYPE_ARP:
+        return False
+    ctx.mask("dl_dst")
+    if flow.dl_dst != 0xFFFFFFFFFFFF:
+        return False
+    ctx.mask("nw_proto")
+    if flow.nw_proto == 2:
+        return True
+    if flow.nw_proto == 1:
+        ctx.mask("nw_src")
+        ctx.mask("nw_dst")
+        return flow.nw_src == flow.nw_dst
+    return False
+
+
+def _normal(ctx: _Ctx) -> None:
+    """``xlate_normal``: learn the source MAC (only with ``generate``), then send
+    to the port the destination was learned on or flood the packet's VLAN.
+
+    Not modelled: bonds, mirrors, multicast snooping, STP/RSTP states.
+    """
+    flow, bridge = ctx.flow, ctx.bridge
+    ctx.mask("dl_src")
+    ctx.mask("dl_dst")
+    ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
+    in_ofport = flow.in_port
+    in_port = bridge.port(in_ofport)
+    if in_port is not None:
+        in_cfg, in_name = bridge.vlan_config(in_ofport), in_port.name
+    elif in_ofport in (OFPP_NONE, OFPP_CONTROLLER):
+        in_cfg, in_name = _NONE_BUNDLE, "ofpp_none"
+    else:
+        ctx.report_error(f"received packet on unknown port {in_ofport}")
+        ctx.report("no input bundle, dropping")
+        return
+    if flow.dl_type in (ETH_TYPE_VLAN, 0x88A8) and not flow.vlan_tci & VLAN_CFI:
+        ctx.report("partial VLAN tag, dropping")
+        return
+    in_xvlan = _xvlan_extract(flow)
+    if in_port is not None:
+        reason = in_cfg.input_vid_error(in_xvlan.vlan, in_name)
+        if reason is not None:
+            ctx.report_error(reason)
+            ctx.report("disallowed VLAN VID for this input port, dropping")
+            return
+    xvlan = in_cfg.input_translate(in_xvlan)
+    vlan = xvlan.vlan
+    if not bridge.forward_bpdu and flow.dl_dst in _RESERVED_MACS:  # is_admissible
+        ctx.report("packet has reserved destination MAC, dropping")
+        return
+    grat_arp = _is_gratuitous_arp(ctx)
+    ml = bridge.mac_learning
+    if ctx.generate and in_port is not None:
+        if ml.learn(flow.dl_src, vlan, in_ofport, ctx.now, is_grat_arp=grat_arp):
+            ctx.report(f"learned that {_mac_text(flow.dl_src)} is on port {in_name} "
+                       f"in VLAN {vlan}")
+    out = ml.lookup_port(flow.dl_dst, vlan)
+    if out is None:
+        ctx.report("no learned MAC for destination, flooding")
+        for port in bridge.bundles():
+            if port.ofport == in_ofport or port.no_flood:
+                continue
+            cfg = bridge.vlan_config(port.ofport)
+            if cfg.includes(xvlan):
+                _output_normal(ctx, port.ofport, cfg, xvlan)
+    elif out == in_ofport:
+        ctx.report("learned port is input port, dropping")
+    elif bridge.port(out) is None:
+        ctx.report("learned port is unknown, dropping")
+    else:
+        ctx.report("forwarding to learned port")
+        _output_normal(ctx, out, bridge.vlan_config(out), xvlan)
+
+
+def _mac_text(mac: int) -> str:
+    return ":".join(f"{b:02x}" for b in mac.to_bytes(6, "big"))
+
+
+def _output_normal(ctx: _Ctx, ofport: int, cfg: VlanConfig, xvlan: XVlan) -> None:
+    """``output_normal``: output with the VLAN headers the port's mode calls for
+    (``xvlan_output_translate``, priority tags, ``xvlan_put``), then put the
+    flow's headers back."""
+    flow = ctx.flow
+    if cfg.output_masks_inner_tci:  # check_and_set_cvlan_mask
+        ctx.mask("vlan1_tci", 0xFFFF)
+    out = cfg.output_translate(xvlan)
+    if cfg.priority_tags is not PriorityTags.NEVER:
+        out = XVlan((out.outer[0], out.outer[1], flow.vlan_tci >> 13), out.inner)
+    saved = flow.vlan_tpid, flow.vlan_tci, flow.vlan1_tpid, flow.vlan1_tci
+    for (tpid, vid, pcp), (tpid_m, tci_m) in zip((out.outer, out.inner),
+                                                 (("vlan_tpid", "vlan_tci"),
+                                                  ("vlan1_tpid", "vlan1_tci")), strict=True):
+        tci = vid | (pcp << 13)
+        if tci or (cfg.priority_tags is PriorityTags.ALWAYS and tpid):
+            tci |= VLAN_CFI
+            flow.set(tpid_m, tpid or ETH_TYPE_VLAN)
+        flow.set(tci_m, tci)
+    _compose_output(ctx, ofport)
+    flow.vlan_tpid, flow.vlan_tci, flow.vlan1_tpid, flow.vlan1_tci = saved
 
 
 def _restore_flow(flow: OfFlow, saved: OfFlow) -> None:
@@ -833,16 +971,21 @@ def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 # Entry point
 
 
-def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None) -> XlateResult:
+def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
+          generate: bool = False, now: float = 0) -> XlateResult:
     """Translate ``flow`` through ``bridge``'s tables (``xlate_actions``).
 
     ``in_port`` (an OpenFlow port) overrides ``flow.in_port``. The result has
-    the datapath actions, the megaflow mask and the trace.
+    the datapath actions, the megaflow mask and the trace. With ``generate``
+    translation has side effects (``allow_side_effects``, as for a real
+    upcall or ``ofproto/trace -generate``): NORMAL learns the source MAC into
+    the bridge's table at time ``now``; without it, as a plain trace, nothing
+    is learned.
     """
     flow = flow.copy()
     if in_port is not None:
         flow.set("in_port", in_port)
-    ctx = _Ctx(bridge, flow)
+    ctx = _Ctx(bridge, flow, generate, now)
     # xlate_wc_init: what translation always examines
     ctx.mask("in_port")
     ctx.mask("dl_type")
