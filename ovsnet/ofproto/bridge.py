@@ -20,7 +20,7 @@ from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
 from ovsnet.ofproto.mac_learning import MacLearning
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
-from ovsnet.ofproto.vlan import DEFAULT_VLAN_LIMIT, VlanConfig
+from ovsnet.ofproto.vlan import DEFAULT_VLAN_LIMIT, VlanConfig, effective_vlan_limit
 
 __all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
 
@@ -120,6 +120,21 @@ class Bridge:
     def vlan_config(self, ofport: int) -> VlanConfig:
         """A port's bundle VLAN settings (trunk of every VLAN by default)."""
         return self.vlan_configs.get(ofport) or _DEFAULT_VLAN_CONFIG
+
+    def limit_vlans(self, flow: OfFlow) -> OfFlow:
+        """``flow`` as flow extraction sees it under :attr:`vlan_limit` (``flow_limit_vlans``).
+
+        A flow built from a datapath key holds every 802.1Q header it has (up
+        to two); with ``vlan-limit`` 1 (OVS's default) ovs-vswitchd parses only
+        the outer one, and the inner header's TPID becomes the ``dl_type``.
+        Returns a new flow; ``flow`` is unchanged.
+        """
+        out = flow.copy()
+        if effective_vlan_limit(self.vlan_limit) < 2 and out.vlan1_tci & 0x1000:
+            out.set("dl_type", out.vlan1_tpid or 0x8100)
+            out.set("vlan1_tpid", 0)
+            out.set("vlan1_tci", 0)
+        return out
 
     def peer_of(self, port: BridgePort) -> tuple[Bridge, BridgePort] | None:
         """The bridge and port at the other end of a patch port (None if unconnected)."""

@@ -57,7 +57,7 @@ SUPPORTED = [
     "megaflow-set-dl-dst", "write-actions", "clear-actions",
     "output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
     "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1", "modify-nd",
-    "output-ofpp-none-ingress",
+    "output-ofpp-none-ingress", "vlan-depth-limit-1", "vlan-depth-limit-unlimited",
     *(c["name"] for c in CASES if c["name"].startswith("vlan-handling-")),
 ]
 
@@ -66,8 +66,6 @@ NOT_YET = {
     "extended-extended-registers": "xxreg fields (the flow syntax lacks them)",
     "dec-ttl": "dec_ttl at TTL 1 (packet-in to the controller)",
     "output-flood-flags-5": "enqueue",
-    "vlan-depth-limit-1": "other_config:vlan-limit (the flow key parses both tags)",
-    "vlan-depth-limit-unlimited": "other_config:vlan-limit",
 }
 
 _BY_NAME = {c["name"]: c for c in CASES}
@@ -138,8 +136,8 @@ def trace_flow(bridge: Bridge, text: str) -> tuple[Bridge, OfFlow]:
         odp_port = int(re.search(r"in_port\((\d+)\)", text).group(1))
         for br in (bridge, *bridge.patch_bridges):
             if odp_port in br.dp_port_names:
-                return br, OfFlow.from_flow_key(key, br.ofport_of_odp)
-        return bridge, OfFlow.from_flow_key(key, bridge.ofport_of_odp)
+                return br, br.limit_vlans(OfFlow.from_flow_key(key, br.ofport_of_odp))
+        return bridge, bridge.limit_vlans(OfFlow.from_flow_key(key, bridge.ofport_of_odp))
     fm = parse_flow(text + ",actions=drop", bridge.port_map)
     flow = OfFlow.from_match(fm.match)
     if not fm.match.get("in_port")[1]:

@@ -178,3 +178,13 @@ def test_unknown_input_port_is_an_error():
 def test_set_vlan_config_needs_a_port():
     with pytest.raises(OfprotoError, match="no port 7"):
         bridge().set_vlan_config(7, access(1))
+
+
+def test_limit_vlans_leaves_the_inner_tag_as_payload():
+    br = bridge()
+    qinq = frame(vid=16, vlan1_tpid=0x8100, vlan1_tci=0x1011, dl_type=0xABCD)
+    limited = br.limit_vlans(qinq)  # vlan-limit 1, OVS's default
+    assert (limited.dl_type, limited.vlan1_tci, limited.vlan_tci) == (0x8100, 0, 0x1010)
+    assert qinq.vlan1_tci == 0x1011  # the argument is unchanged
+    br.vlan_limit = 0  # unlimited: both tags stay in the flow
+    assert br.limit_vlans(qinq).vlan1_tci == 0x1011
