@@ -18,15 +18,24 @@ always un-wildcards (``xlate_wc_init``) and its final clean-up
 (``xlate_wc_finish``) that is the megaflow mask.
 
 Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``,
-``FLOOD``, ``ALL``, patch ports), output to a register, resubmit and
-goto_table (with OVS's depth and resubmit limits and messages),
+``FLOOD``, ``ALL``, ``NORMAL``, patch ports), output to a register, resubmit
+and goto_table (with OVS's depth and resubmit limits and messages),
 set_field/load/move, push/pop, mod_dl_*, mod_nw_*, mod_tp_*, dec_ttl (TTL
 above 1), VLAN push/pop/modify, write_metadata, note, exit, clone, the action
-set (write_actions/clear_actions). Not yet: NORMAL, CONTROLLER (and dec_ttl
-sending to the controller), tunnels, MPLS, conntrack, and the datapath
-``clone`` action that irreversible actions inside clone or behind a patch
-port need; they are reported in :attr:`XlateResult.unsupported` and
-contribute nothing.
+set (write_actions/clear_actions).
+
+NORMAL (``xlate_normal``) uses each port's
+:class:`~ovsnet.ofproto.vlan.VlanConfig` (one bundle per port) and the
+bridge's :class:`~ovsnet.ofproto.mac_learning.MacLearning`: it learns the
+source MAC only when :func:`xlate` runs with ``generate`` (side effects
+allowed, as for an upcall or ``ofproto/trace -generate``), then outputs to the
+learned port or floods the packet's VLAN, with each port's tags. Bonds,
+mirrors, multicast snooping and STP/RSTP are not modelled.
+
+Not yet: CONTROLLER (and dec_ttl sending to the controller), tunnels, MPLS,
+conntrack, and the datapath ``clone`` action that irreversible actions inside
+clone or behind a patch port need; they are reported in
+:attr:`XlateResult.unsupported` and contribute nothing.
 """
 
 from __future__ import annotations
