@@ -360,3 +360,67 @@ def test_random_tables_agree_with_ovs(oracle, seed):
             problems.append(f"{packet}: {aspect}: {text}")
     assert compared >= len(packets) // 2, f"only {compared} packets without unsupported actions"
     assert not problems, "flows:\n  " + "\n  ".join(flows) + "\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------
+# Seeded random NORMAL bridges: VLAN modes and MAC learning
+
+#: seeds run by default; XLATE_NORMAL_SEEDS=N runs seeds 0..N-1 instead
+NORMAL_SEEDS = range(int(os.environ.get("XLATE_NORMAL_SEEDS", "6")))
+#: Port columns a random NORMAL bridge's ports draw from ({} is a trunk of every VLAN)
+NORMAL_PORT_CHOICES = [
+    {}, {"tag": 10}, {"tag": 20}, {"trunks": "[10,20]"},
+    {"vlan_mode": "native-untagged", "tag": 10},
+    {"vlan_mode": "native-tagged", "tag": 20, "trunks": "[10,20]"},
+    {"vlan_mode": "dot1q-tunnel", "tag": 10, "other_config:qinq-ethtype": "802.1q"},
+    {"tag": 10, "other_config:priority-tags": "if-nonzero"},
+]
+
+
+def normal_case(seed: int) -> tuple[dict[int, dict], list[str]]:
+    """Port VLAN settings and a sequence of ODP packets for one seed.
+
+    The packets come from 4 MAC addresses (and go to them or to broadcast),
+    untagged, priority-tagged or in VLAN 10 or 20, so that later packets find
+    what earlier ones taught the MAC table.
+    """
+    rng = random.Random(seed)
+    port_config = {}
+    for n in RANDOM_PORTS:
+        columns = rng.choice(NORMAL_PORT_CHOICES)
+        if columns:
+            port_config[n] = columns
+    packets = []
+    for _ in range(16):
+        src = rng.randint(1, 4)
+        dst = rng.choice(["ff:ff:ff:ff:ff:ff"] + [f"50:54:00:00:00:0{i}" for i in range(1, 5)
+                                                  if i != src])
+        inner = ("eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,"
+                 "frag=no),icmp(type=8,code=0)")
+        vid = rng.choice([None, None, 0, 10, 20])
+        if vid is not None:
+            inner = f"eth_type(0x8100),vlan(vid={vid},pcp={rng.choice([0, 3])}),encap({inner})"
+        port = rng.choice([*RANDOM_PORTS, LOCAL_ODP_PORT])
+        packets.append(f"in_port({port}),eth(src=50:54:00:00:00:0{src},dst={dst}),{inner}")
+    return port_config, packets
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("seed", NORMAL_SEEDS)
+def test_random_normal_bridges_agree_with_ovs(oracle, seed):
+    """Each packet is traced with ``-generate`` (so both learn) and compared as above."""
+    port_config, packets = normal_case(seed)
+    case = {"name": f"normal-{seed}", "ports": list(RANDOM_PORTS), "flows": [],
+            "fail_mode": "standalone", "port_config": port_config}
+    configure(oracle, case)
+    bridge = build_bridge(case)
+    problems = []
+    for packet in packets:
+        ovs = oracle.trace(packet, generate=True)
+        assert ovs.error is None, ovs.error
+        bridge.bundle_order = ovs_output_order(ovs, bridge)
+        ours = xlate(*trace_flow(bridge, packet), generate=True)
+        assert not ours.unsupported
+        for aspect, text in differences(ovs, ours, bridge).items():
+            problems.append(f"{packet}: {aspect}: {text}")
+    assert not problems, f"ports {port_config}\n" + "\n".join(problems)
