@@ -658,7 +658,8 @@ def _normal(ctx: _Ctx) -> None:
             return
     xvlan = in_cfg.input_translate(in_xvlan)
     vlan = xvlan.vlan
-    if not bridge.forward_bpdu and flow.dl_dst in _RESERVED_MACS:  # is_admissible
+    # is_admissible (not for OFPP_NONE's bundle, which has no port)
+    if in_port is not None and not bridge.forward_bpdu and flow.dl_dst in _RESERVED_MACS:
         ctx.report("packet has reserved destination MAC, dropping")
         return
     grat_arp = _is_gratuitous_arp(ctx)

@@ -125,6 +125,9 @@ def test_ofpp_none_ingress_floods_everywhere_and_learns_nothing():
     r = xlate(br, frame(), in_port=OFPP_NONE, generate=True)
     assert actions(r) == "11,12,13,14,100"
     assert len(br.mac_learning) == 0
+    # is_admissible needs an input port: a reserved destination is flooded too
+    assert actions(xlate(br, frame(dst=0x0180C2000000), in_port=OFPP_NONE)) == \
+        "11,12,13,14,100"
 
 
 def test_no_flood_ports_are_skipped():
