@@ -377,14 +377,15 @@ NORMAL_PORT_CHOICES = [
 ]
 
 
-def normal_case(seed: int) -> tuple[dict[int, dict], list[str]]:
-    """Port VLAN settings and a sequence of ODP packets for one seed.
+def normal_case(seed: int) -> tuple[dict[int, dict], str, list[str]]:
+    """Port VLAN settings, ``vlan-limit`` and a sequence of ODP packets for one seed.
 
     The packets come from 4 MAC addresses (and go to them or to broadcast),
-    untagged, priority-tagged or in VLAN 10 or 20, so that later packets find
-    what earlier ones taught the MAC table.
+    untagged, priority-tagged, in VLAN 10 or 20 or double-tagged, so that
+    later packets find what earlier ones taught the MAC table.
     """
     rng = random.Random(seed)
+    vlan_limit = rng.choice(["1", "0"])
     port_config = {}
     for n in RANDOM_PORTS:
         columns = rng.choice(NORMAL_PORT_CHOICES)
@@ -400,18 +401,22 @@ def normal_case(seed: int) -> tuple[dict[int, dict], list[str]]:
         vid = rng.choice([None, None, 0, 10, 20])
         if vid is not None:
             inner = f"eth_type(0x8100),vlan(vid={vid},pcp={rng.choice([0, 3])}),encap({inner})"
+            if rng.random() < 0.3:
+                tpid = rng.choice(["0x8100", "0x88a8"])
+                inner = f"eth_type({tpid}),vlan(vid={rng.choice([10, 20])},pcp=0),encap({inner})"
         port = rng.choice([*RANDOM_PORTS, LOCAL_ODP_PORT])
         packets.append(f"in_port({port}),eth(src=50:54:00:00:00:0{src},dst={dst}),{inner}")
-    return port_config, packets
+    return port_config, vlan_limit, packets
 
 
 @pytest.mark.real_ovs
 @pytest.mark.parametrize("seed", NORMAL_SEEDS)
 def test_random_normal_bridges_agree_with_ovs(oracle, seed):
     """Each packet is traced with ``-generate`` (so both learn) and compared as above."""
-    port_config, packets = normal_case(seed)
+    port_config, vlan_limit, packets = normal_case(seed)
     case = {"name": f"normal-{seed}", "ports": list(RANDOM_PORTS), "flows": [],
-            "fail_mode": "standalone", "port_config": port_config}
+            "fail_mode": "standalone", "port_config": port_config,
+            "ovs_config": {"vlan-limit": vlan_limit}}
     configure(oracle, case)
     bridge = build_bridge(case)
     problems = []
@@ -423,4 +428,5 @@ def test_random_normal_bridges_agree_with_ovs(oracle, seed):
         assert not ours.unsupported
         for aspect, text in differences(ovs, ours, bridge).items():
             problems.append(f"{packet}: {aspect}: {text}")
-    assert not problems, f"ports {port_config}\n" + "\n".join(problems)
+    assert not problems, (f"ports {port_config}, vlan-limit {vlan_limit}\n"
+                          + "\n".join(problems))
