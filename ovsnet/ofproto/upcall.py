@@ -13,7 +13,8 @@ Revalidation after flow-table changes is not modelled here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from ovsnet.datapath.datapath import Upcall, UpcallReply
 from ovsnet.datapath.flow_key import KEY_SIZE
@@ -49,11 +50,14 @@ def wc_to_key_mask(wc: FlowWildcards) -> bytes:
 class XlateHandler:
     """An upcall handler (:class:`~ovsnet.datapath.datapath.UpcallHandler`) for one bridge.
 
-    ``last`` keeps the most recent :class:`XlateResult` (for tracing).
+    A real upcall translates with side effects, so NORMAL learns MAC addresses
+    (at the time ``clock()`` returns, in seconds). ``last`` keeps the most
+    recent :class:`XlateResult` (for tracing).
     """
 
-    def __init__(self, bridge: Bridge):
+    def __init__(self, bridge: Bridge, clock: Callable[[], float] | None = None):
         self.bridge = bridge
+        self.clock = clock or (lambda: int(time.monotonic()))  # whole seconds, as time_now()
         self.last: XlateResult | None = None
 
     def handle(self, upcall: Upcall) -> UpcallReply | None:
@@ -63,7 +67,7 @@ class XlateHandler:
             flow = OfFlow.from_flow_key(upcall.key, self.bridge.ofport_of_odp)
         except OfprotoError:
             return UpcallReply(b"", None)
-        result = xlate(self.bridge, flow)
+        result = xlate(self.bridge, flow, generate=True, now=self.clock())
         self.last = result
         mask = None if result.slow else wc_to_key_mask(result.wc)
         return UpcallReply(result.datapath_actions, mask)

@@ -371,3 +371,24 @@ def test_upcall_from_an_unknown_port_is_dropped_without_a_flow():
     key, _ = odp.parse_flow("in_port(77),eth_type(0x0800)")
     (reply,) = handler([Upcall("miss", b"", key, 0)])
     assert reply.actions == b"" and reply.mask is None
+
+
+def test_upcalls_learn_macs_so_normal_replies_go_unicast():
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    br = Bridge("br0", local_odp_port=0)
+    for n in (1, 2, 3):
+        br.add_port(f"p{n}", n, n)
+    br.add_flows(["actions=NORMAL"])
+    handler = XlateHandler(br, clock=lambda: 100)
+    dp = Datapath(handler=handler)
+    for n in (1, 2, 3):
+        dp.add_port(f"p{n}", port_no=n)
+    a, b = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+    ping = bytes(Ether(src=a, dst=b) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP() / b"x")
+    pong = bytes(Ether(src=b, dst=a) / IP(src="10.0.0.2", dst="10.0.0.1") / UDP() / b"x")
+    # b is unknown: flooded to every other port; the upcall learned a on p1
+    assert sorted(o.port for o in dp.receive(ping, 1).outputs) == [0, 2, 3]
+    # the reply to a goes to p1 only
+    assert [o.port for o in dp.receive(pong, 2).outputs] == [1]
