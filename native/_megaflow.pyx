@@ -366,51 +366,78 @@ cdef mf_flow *_ufid_find(const mf_table *t, const uint32_t *u) noexcept nogil:
         i = (i + 1) & t.ufid_cap_mask
 
 
-cdef int _ufid_reserve(mf_table *t) noexcept nogil:
-    cdef uint32_t n_slots, i, j, cm
-    cdef mf_flow **slots
-    if (t.n_flows + 1) * 4 <= (t.ufid_cap_mask + 1) * 3:
+# ---------------------------------------------------------------------------
+# Pointer sets: open addressing with linear probing, NULL = empty, backward-
+# shift deletion, at most 3/4 full. The UFID index and the action intern table
+# are two of them; 'home' gives an item's hash.
+# ---------------------------------------------------------------------------
+
+ctypedef uint32_t (*_home_fn)(const void *item) noexcept nogil
+
+
+cdef int _pset_reserve(mf_table *t, void ***slots, uint32_t *cap_mask, uint32_t n_items,
+                       _home_fn home) noexcept nogil:
+    """Room for one more item: double the table when it would pass 3/4."""
+    cdef uint32_t n_slots, i
+    cdef void **grown
+    if (n_items + 1) * 4 <= (cap_mask[0] + 1) * 3:
         return 0
-    n_slots = (t.ufid_cap_mask + 1) * 2
-    cm = n_slots - 1
-    slots = <mf_flow **>_zalloc(t, n_slots * sizeof(mf_flow *))
-    if slots == NULL:
+    n_slots = (cap_mask[0] + 1) * 2
+    grown = <void **>_zalloc(t, n_slots * sizeof(void *))
+    if grown == NULL:
         return -1
-    for i in range(t.ufid_cap_mask + 1):
-        if t.ufids[i] != NULL:
-            j = t.ufids[i].ufid[0] & cm
-            while slots[j] != NULL:
-                j = (j + 1) & cm
-            slots[j] = t.ufids[i]
-    _free(t, t.ufids)
-    t.ufids = slots
-    t.ufid_cap_mask = cm
+    for i in range(cap_mask[0] + 1):
+        if slots[0][i] != NULL:
+            _pset_put(grown, n_slots - 1, slots[0][i], home(slots[0][i]))
+    _free(t, slots[0])
+    slots[0] = grown
+    cap_mask[0] = n_slots - 1
     return 0
 
 
-cdef void _ufid_add(mf_table *t, mf_flow *f) noexcept nogil:
-    cdef uint32_t i = f.ufid[0] & t.ufid_cap_mask
-    while t.ufids[i] != NULL:
-        i = (i + 1) & t.ufid_cap_mask
-    t.ufids[i] = f
-
-
-cdef void _ufid_del(mf_table *t, mf_flow *f) noexcept nogil:
-    cdef uint32_t cm = t.ufid_cap_mask
-    cdef uint32_t i = f.ufid[0] & cm, j, home
-    while t.ufids[i] != f:
+cdef inline void _pset_put(void **slots, uint32_t cm, void *item, uint32_t h) noexcept nogil:
+    cdef uint32_t i = h & cm
+    while slots[i] != NULL:
         i = (i + 1) & cm
+    slots[i] = item
+
+
+cdef void _pset_del(void **slots, uint32_t cm, const void *item, _home_fn home) noexcept nogil:
+    cdef uint32_t i = home(item) & cm, j, h
+    while slots[i] != item:
+        i = (i + 1) & cm
+    # Backward-shift deletion keeps every probe sequence unbroken.
     j = i
     while True:
         j = (j + 1) & cm
-        if t.ufids[j] == NULL:
+        if slots[j] == NULL:
             break
-        home = t.ufids[j].ufid[0] & cm
-        if ((i < j) and (i < home <= j)) or ((i > j) and (home > i or home <= j)):
+        h = home(slots[j]) & cm
+        if ((i < j) and (i < h <= j)) or ((i > j) and (h > i or h <= j)):
             continue
-        t.ufids[i] = t.ufids[j]
+        slots[i] = slots[j]
         i = j
-    t.ufids[i] = NULL
+    slots[i] = NULL
+
+
+cdef uint32_t _ufid_home(const void *item) noexcept nogil:
+    return (<const mf_flow *>item).ufid[0]
+
+
+cdef uint32_t _acts_home(const void *item) noexcept nogil:
+    return (<const mf_actions *>item).hash
+
+
+cdef inline int _ufid_reserve(mf_table *t) noexcept nogil:
+    return _pset_reserve(t, <void ***>&t.ufids, &t.ufid_cap_mask, t.n_flows, _ufid_home)
+
+
+cdef inline void _ufid_add(mf_table *t, mf_flow *f) noexcept nogil:
+    _pset_put(<void **>t.ufids, t.ufid_cap_mask, f, f.ufid[0])
+
+
+cdef inline void _ufid_del(mf_table *t, mf_flow *f) noexcept nogil:
+    _pset_del(<void **>t.ufids, t.ufid_cap_mask, f, _ufid_home)
 
 
 # ---------------------------------------------------------------------------
@@ -425,26 +452,8 @@ cdef inline mf_actions *_acts_of(const uint8_t *data) noexcept nogil:
     return (<mf_actions *>data) - 1
 
 
-cdef int _acts_reserve(mf_table *t) noexcept nogil:
-    cdef uint32_t n_slots, i, j, cm
-    cdef mf_actions **slots
-    if (t.n_acts + 1) * 4 <= (t.acts_cap_mask + 1) * 3:
-        return 0
-    n_slots = (t.acts_cap_mask + 1) * 2
-    cm = n_slots - 1
-    slots = <mf_actions **>_zalloc(t, n_slots * sizeof(mf_actions *))
-    if slots == NULL:
-        return -1
-    for i in range(t.acts_cap_mask + 1):
-        if t.acts[i] != NULL:
-            j = t.acts[i].hash & cm
-            while slots[j] != NULL:
-                j = (j + 1) & cm
-            slots[j] = t.acts[i]
-    _free(t, t.acts)
-    t.acts = slots
-    t.acts_cap_mask = cm
-    return 0
+cdef inline int _acts_reserve(mf_table *t) noexcept nogil:
+    return _pset_reserve(t, <void ***>&t.acts, &t.acts_cap_mask, t.n_acts, _acts_home)
 
 
 cdef mf_actions *_acts_intern(mf_table *t, const uint8_t *data, uint32_t n) noexcept nogil:
@@ -468,33 +477,16 @@ cdef mf_actions *_acts_intern(mf_table *t, const uint8_t *data, uint32_t n) noex
     a.hash = h
     if n:
         memcpy(<uint8_t *>(a + 1), data, n)
-    i = h & t.acts_cap_mask
-    while t.acts[i] != NULL:
-        i = (i + 1) & t.acts_cap_mask
-    t.acts[i] = a
+    _pset_put(<void **>t.acts, t.acts_cap_mask, a, h)
     t.n_acts += 1
     return a
 
 
 cdef void _acts_unref(mf_table *t, mf_actions *a) noexcept nogil:
-    cdef uint32_t cm = t.acts_cap_mask, i, j, home
     a.refcnt -= 1
     if a.refcnt:
         return
-    i = a.hash & cm
-    while t.acts[i] != a:
-        i = (i + 1) & cm
-    j = i
-    while True:
-        j = (j + 1) & cm
-        if t.acts[j] == NULL:
-            break
-        home = t.acts[j].hash & cm
-        if ((i < j) and (i < home <= j)) or ((i > j) and (home > i or home <= j)):
-            continue
-        t.acts[i] = t.acts[j]
-        i = j
-    t.acts[i] = NULL
+    _pset_del(<void **>t.acts, t.acts_cap_mask, a, _acts_home)
     t.n_acts -= 1
     _free(t, a)
 
