@@ -500,6 +500,11 @@ def validate_actions(actions: bytes) -> None:
 # ---------------------------------------------------------------------------
 
 
+def _masked_bytes(value: bytes, mask: bytes, old: bytes) -> bytes:
+    """``old`` with the bits of ``mask`` taken from ``value`` (a set_masked field)."""
+    return bytes((v & m) | (o & ~m & 0xFF) for v, m, o in zip(value, mask, old, strict=True))
+
+
 def _fold(s: int) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
@@ -1025,7 +1030,7 @@ class _Exec:
             if m == bytes(4):
                 continue
             old = bytes(p[l3 + 12 + i:l3 + 16 + i])
-            new = bytes((v & mm) | (o & ~mm & 0xFF) for v, mm, o in zip(value[i:i + 4], m, old, strict=True))
+            new = _masked_bytes(value[i:i + 4], m, old)
             if new != old:
                 self._set_ip_addr(p, l3, old, new, l3 + 12 + i)
                 k[ko:ko + 4] = new
@@ -1071,7 +1076,7 @@ class _Exec:
             if m == bytes(16):
                 continue
             old = bytes(p[l3 + 8 + i:l3 + 24 + i])
-            new = bytes((v & mm) | (o & ~mm & 0xFF) for v, mm, o in zip(value[i:i + 16], m, old, strict=True))
+            new = _masked_bytes(value[i:i + 16], m, old)
             if new == old:
                 continue
             recalc = True
