@@ -84,6 +84,10 @@ class Bridge:
         #: ofport). OVS walks its bundle list, whose order depends on memory
         #: addresses, so tests comparing megaflows with OVS may need to set it.
         self.bundle_order: list[int] | None = None
+        #: bumped by every change to ports, port settings or flows; installed
+        #: megaflows translated at an older version need revalidation (OVS's
+        #: ``need_revalidate`` / ``tables_version``)
+        self.version = 0
         self._add(BridgePort(name, OFPP_LOCAL, local_odp_port))
 
     # -- ports ---------------------------------------------------------------
@@ -107,6 +111,7 @@ class Bridge:
         self._by_ofport[port.ofport] = port
         if port.odp_port is not None:
             self._by_odp[port.odp_port] = port
+        self.version += 1
         return port
 
     def set_vlan_config(self, port: int | str, config: VlanConfig) -> None:
@@ -116,6 +121,7 @@ class Bridge:
         if bp is None:
             raise OfprotoError(f"bridge {self.name}: no port {port!r} to configure VLANs on")
         self.vlan_configs[bp.ofport] = config
+        self.version += 1
 
     def vlan_config(self, ofport: int) -> VlanConfig:
         """A port's bundle VLAN settings (trunk of every VLAN by default)."""
@@ -162,6 +168,7 @@ class Bridge:
         self._by_name[new.name] = self._by_ofport[new.ofport] = new
         if new.odp_port is not None:
             self._by_odp[new.odp_port] = new
+        self.version += 1
         return new
 
     def port(self, ofport: int) -> BridgePort | None:
@@ -216,6 +223,7 @@ class Bridge:
             cls = self.tables[table] = Classifier(self.prefixes)
         rule = ClsRule(fm.match, fm.priority, fm)
         cls.replace(rule)
+        self.version += 1
         return rule
 
     def add_flows(self, flows: Iterable[FlowMod | str]) -> None:
@@ -225,6 +233,7 @@ class Bridge:
     def del_flows(self) -> None:
         """Delete every flow of every table (``ovs-ofctl del-flows``)."""
         self.tables.clear()
+        self.version += 1
 
     def n_flows(self) -> int:
         return sum(len(c) for c in self.tables.values())

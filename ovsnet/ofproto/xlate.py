@@ -110,19 +110,28 @@ class TraceStep:
     """One table lookup, as ``ofproto/trace`` prints it (``xlate_report_table``).
 
     ``rule`` is the matched rule's match text (``in_port=1,ip``; ``""`` for a
-    catch-all) or None for "No match."; ``depth`` the resubmit nesting;
+    catch-all) or None for "No match.", formatted only when asked for; ``depth`` the resubmit nesting;
     ``actions`` the lines printed under it (actions, ``>>>> error <<<<``).
     ``table`` is :data:`ACTION_SET` for the execution of the action set.
     """
 
     table: int
-    rule: str | None
+    #: the matched rule's :class:`Match` (formatted on first use of :attr:`rule`)
+    match: Match | None
     priority: int | None
     cookie: int
     depth: int
     actions: list[str] = field(default_factory=list)
     #: the bridge whose table this is (patch ports lead to other bridges)
     bridge: str = ""
+    _rule: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rule(self) -> str | None:
+        """The matched rule's match text (``format_match``), or None for "No match."."""
+        if self._rule is None and self.match is not None:
+            self._rule = format_match(self.match)
+        return self._rule
 
     def line(self) -> str:
         if self.table == ACTION_SET:
@@ -533,8 +542,7 @@ def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
     if rule is None:
         step = TraceStep(table_id, None, None, 0, depth)
     else:
-        step = TraceStep(table_id, format_match(rule.match), rule.priority,
-                         rule.payload.cookie, depth)
+        step = TraceStep(table_id, rule.match, rule.priority, rule.payload.cookie, depth)
     step.bridge = ctx.bridge.name
     ctx.trace.append(step)
     ctx.step = step
