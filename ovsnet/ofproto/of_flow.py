@@ -18,6 +18,7 @@ reads the members of :data:`~ovsnet.ofproto.ofp_fields.MEMBERS`.
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,6 +72,32 @@ KEY_MEMBERS: tuple[tuple[str, int, int, str], ...] = tuple(
     _key_member(m) for m in _KEY_MEMBER_NAMES
 )
 
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _key_struct(members: list[tuple[str, int, int, str]], prefix: str) -> struct.Struct:
+    """One ``struct`` format reading ``members`` (sorted by offset) from a flow key."""
+    fmt, pos = prefix, 0
+    for _name, off, size, _order in members:
+        fmt += ("x" * (off - pos)) + _CODES.get(size, f"{size}s")
+        pos = off + size
+    return struct.Struct(fmt)
+
+
+# The key's members read with two struct calls: host-order metadata and
+# network-order packet fields; members wider than 8 bytes come back as bytes.
+_HOST_KEY = sorted((m for m in KEY_MEMBERS if m[3] == _HOST and m[2] > 1), key=lambda m: m[1])
+_NET_KEY = sorted((m for m in KEY_MEMBERS if m not in _HOST_KEY), key=lambda m: m[1])
+_HOST_STRUCT = _key_struct(_HOST_KEY, "=")
+_NET_STRUCT = _key_struct(_NET_KEY, ">")
+_HOST_NAMES = tuple(m[0] for m in _HOST_KEY)
+_NET_NAMES = tuple(m[0] for m in _NET_KEY)
+_WIDE_NAMES = tuple(m[0] for m in _NET_KEY if m[2] not in _CODES)
+_IN_PORT = struct.Struct("=I")
+
+#: every member at 0, in ``struct flow`` order: the template of a new flow
+_ZERO: dict[str, int] = dict.fromkeys(OF_MEMBERS, 0)
+
 
 class OfFlow:
     """One flow as the OpenFlow pipeline sees it (``struct flow``); members default to 0.
@@ -80,13 +107,16 @@ class OfFlow:
     :meth:`from_match` from an exact ``ofproto/trace``-style description.
     Flows are mutable (translation rewrites them); :meth:`copy` before editing a
     flow someone else holds.
+
+    The members are plain instance attributes (one per name of
+    :data:`OF_MEMBERS`, always all present), so that :meth:`copy` is a single
+    dictionary copy: translation copies the flow several times per upcall.
+    :meth:`set` checks the name and the width; direct attribute assignment
+    does not.
     """
 
-    __slots__ = tuple(OF_MEMBERS)
-
     def __init__(self, **members: int):
-        for name in OF_MEMBERS:
-            object.__setattr__(self, name, 0)
+        self.__dict__.update(_ZERO)
         for name, value in members.items():
             self.set(name, value)
 
@@ -99,30 +129,32 @@ class OfFlow:
         if not isinstance(value, int) or not 0 <= value < (1 << width):
             raise OfprotoError(f"OfFlow member {member}={value!r} is out of range: "
                                f"must be an int in 0..{(1 << width) - 1:#x}")
-        object.__setattr__(self, member, value)
+        self.__dict__[member] = value
 
     def get(self, member: str) -> int:
         return getattr(self, member)
 
     def copy(self) -> OfFlow:
-        other = OfFlow.__new__(OfFlow)
-        for name in OF_MEMBERS:
-            object.__setattr__(other, name, getattr(self, name))
+        other = object.__new__(OfFlow)
+        other.__dict__ = self.__dict__.copy()
         return other
 
     def to_dict(self) -> dict[str, int]:
         """Every member, in ``struct flow`` order."""
-        return {name: getattr(self, name) for name in OF_MEMBERS}
+        d = self.__dict__
+        return {name: d[name] for name in OF_MEMBERS}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OfFlow):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in OF_MEMBERS)
+        a, b = self.__dict__, other.__dict__
+        return all(a[n] == b[n] for n in OF_MEMBERS)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n):#x}" for n in OF_MEMBERS if getattr(self, n))
+        d = self.__dict__
+        shown = ", ".join(f"{n}={d[n]:#x}" for n in OF_MEMBERS if d[n])
         return f"OfFlow({shown})"
 
     @classmethod
@@ -152,12 +184,14 @@ class OfFlow:
         raw = key.raw if hasattr(key, "raw") else bytes(key)
         if len(raw) != 528:
             raise OfprotoError(f"a datapath flow key is 528 bytes, got {len(raw)}")
-        flow = cls()
-        setter = object.__setattr__
+        flow = object.__new__(cls)
+        d = flow.__dict__ = _ZERO.copy()
+        d.update(zip(_HOST_NAMES, _HOST_STRUCT.unpack_from(raw), strict=True))
+        d.update(zip(_NET_NAMES, _NET_STRUCT.unpack_from(raw), strict=True))
         frm = int.from_bytes
-        for name, off, size, order in KEY_MEMBERS:
-            setter(flow, name, frm(raw[off:off + size], order))  # type: ignore[arg-type]
-        odp_port = frm(raw[0:4], _HOST)  # type: ignore[arg-type]
+        for name in _WIDE_NAMES:
+            d[name] = frm(d[name], "big")
+        odp_port = _IN_PORT.unpack_from(raw)[0]
         if in_port_map is None:
             ofport = odp_port
         elif callable(in_port_map):
