@@ -27,8 +27,11 @@ from ovsnet.ofproto.ofp_actions import (
     Action,
     ActionParser,
     Clone,
+    Enqueue,
     Output,
     OutputReg,
+    PopMpls,
+    PushMpls,
     RegMove,
     Resubmit,
     SetField,
@@ -151,7 +154,7 @@ def _parse_flow(text, port_map, command, strict):
     if act_part is not None:
         parser = ActionParser(port_map)
         acts = parser.parse(act_part, act_base)
-        _check_actions(acts, match, act_part, act_base)
+        _check_actions(acts, match.copy(), act_part, act_base)
         fm.actions = tuple(acts)
     if strict:
         bad = match.unmet_prerequisites()
@@ -229,8 +232,19 @@ def _unknown_keyword(key: str) -> str:
 # -- ofpacts_check: fields an action reads or writes need their prerequisites --------
 
 def _check_actions(acts, match: Match, text: str, base: int) -> None:
+    """``ofpacts_check``: ``match`` follows the packet through the actions (push_mpls and
+    pop_mpls change its ``dl_type``, as ``check_PUSH_MPLS``/``check_POP_MPLS`` do), so a
+    field is judged by the packet at that point; nested actions work on a copy."""
     for a in acts:
         fields = []
+        if isinstance(a, PushMpls):
+            # the MPLS payload is opaque: nothing can be assumed about nw_proto
+            match.set_member("dl_type", a.ethertype, 0xFFFF)
+            match.set_member("nw_proto", 0, 0)
+            continue
+        if isinstance(a, PopMpls):
+            match.set_member("dl_type", a.ethertype, 0xFFFF)
+            continue
         if isinstance(a, SetField):
             fields.append(a.field)
         elif isinstance(a, RegMove):
@@ -239,6 +253,10 @@ def _check_actions(acts, match: Match, text: str, base: int) -> None:
             fields.append(a.subfield.field)
         elif isinstance(a, OutputReg):
             fields.append(a.src.field)
+        elif isinstance(a, Enqueue):
+            if a.port >= OFPP_MAX and a.port not in (0xFFF8, 0xFFFE):  # IN_PORT, LOCAL
+                raise _Err("actions are invalid with specified match (OFPBAC_BAD_OUT_PORT)",
+                           base, len(text))
         elif isinstance(a, Output):
             if OFPP_MAX <= a.port < 0xFFF8 or a.port == OFPP_ANY:
                 raise _Err("actions are invalid with specified match (OFPBAC_BAD_OUT_PORT)",
@@ -250,7 +268,7 @@ def _check_actions(acts, match: Match, text: str, base: int) -> None:
                        "(OFPBAC_MATCH_INCONSISTENT): resubmit ct needs ct_state=+trk",
                        base, len(text))
         elif isinstance(a, (Clone, WriteActions)):
-            _check_actions(a.actions, match, text, base)
+            _check_actions(a.actions, match.copy(), text, base)
         for f in fields:
             if not match.prereq_ok(f.prereq):
                 raise _Err("actions are invalid with specified match "

@@ -134,6 +134,29 @@ class OutputReg(Action):
 
 
 @dataclass(frozen=True)
+class Enqueue(Action):
+    """``enqueue:PORT:QUEUE``: output to a port through one of its queues."""
+
+    port: int
+    queue: int
+    name = "enqueue"
+
+    def format(self, port_map=None):
+        return f"enqueue:{format_port(self.port, port_map)}:{self.queue}"
+
+
+@dataclass(frozen=True)
+class SetQueue(Action):
+    """``set_queue:QUEUE``: later outputs use this queue (``pop_queue`` restores it)."""
+
+    queue: int
+    name = "set_queue"
+
+    def format(self, port_map=None):
+        return f"set_queue:{self.queue}"
+
+
+@dataclass(frozen=True)
 class Controller(Action):
     """``controller(...)`` with a reason, id, userdata, pause or meter (else it is an Output)."""
 
@@ -424,7 +447,8 @@ class SetMplsTtl(Action):
 
 @dataclass(frozen=True)
 class Simple(Action):
-    """An action without arguments: ``dec_mpls_ttl``, ``exit``, ``clear_actions``."""
+    """An action without arguments: ``dec_mpls_ttl``, ``exit``, ``clear_actions``,
+    ``pop_queue``."""
 
     name: str = "exit"  # type: ignore[assignment]
 
@@ -509,7 +533,8 @@ ACTION_NAMES = sorted([
     "mod_nw_ecn", "mod_nw_ttl", "set_nw_ttl", "mod_tp_src", "mod_tp_dst", "dec_ttl",
     "set_mpls_label", "set_mpls_tc", "set_mpls_ttl", "dec_mpls_ttl", "push_mpls",
     "pop_mpls", "set_tunnel", "set_tunnel64", "resubmit", "note", "exit", "clone",
-    "drop", "clear_actions", "write_actions", "write_metadata", "goto_table",
+    "drop", "clear_actions", "write_actions", "write_metadata", "goto_table", "enqueue",
+    "set_queue", "pop_queue",
 ])
 
 
@@ -750,7 +775,11 @@ class ActionParser:
             if not value:
                 raise _Err("set_mpls_ttl: expected ttl.")
             acts.append(SetMplsTtl(str_to_uint(value, 8, "MPLS TTL")))
-        elif lk in ("dec_mpls_ttl", "exit", "clear_actions"):
+        elif lk == "enqueue":
+            acts.append(self._enqueue(value))
+        elif lk == "set_queue":
+            acts.append(SetQueue(_str_to_u32(value)))
+        elif lk in ("dec_mpls_ttl", "exit", "clear_actions", "pop_queue"):
             acts.append(Simple(lk))
         elif lk == "note":
             acts.append(Note(_parse_hex(value, "bad hex digit in `note' argument")))
@@ -775,6 +804,21 @@ class ActionParser:
             return OutputReg(parse_subfield(value))
         except _Err:
             raise _Err(f"{value}: output to unknown port", 0, len(value)) from None
+
+    def _enqueue(self, value: str) -> Enqueue:
+        """``parse_ENQUEUE``: ``PORT:QUEUE`` or ``PORT,QUEUE`` (strtok on ``:q,``)."""
+        m = re.match(r"[:q,]*([^:q,]+)[:q,]?(.*)", value)
+        if m is None or not m.group(2):
+            raise _Err('"enqueue" syntax is "enqueue:PORT:QUEUE" or "enqueue(PORT,QUEUE)"',
+                       0, len(value))
+        port = parse_port(m.group(1), self.port_map)
+        if port is None:
+            raise _Err(f"{m.group(1)}: enqueue to unknown port", m.start(1), len(m.group(1)))
+        try:
+            queue = _str_to_u32(m.group(2))
+        except _Err as e:
+            raise _Err(e.message, m.start(2), len(m.group(2))) from None
+        return Enqueue(port, queue)
 
     def _controller(self, value: str) -> Action:
         max_len, reason, cid, userdata, pause, meter = 0xFFFF, "action", 0, b"", False, None
@@ -891,6 +935,20 @@ def _table(s: str) -> int | None:
     except ValueError:
         return None
     return v if 0 <= v <= 255 else None
+
+
+def _str_to_u32(s: str) -> int:
+    """``str_to_u32`` (lib/ofp-parse.c): strtoul base 0 over the whole string, stored
+    in 32 bits (so ``-1`` is 0xffffffff, as the unsigned long wraps and is truncated)."""
+    if not s:
+        raise _Err("missing required numeric argument")
+    try:
+        v = _c_int(s)
+    except ValueError:
+        raise _Err(f"invalid numeric format {s}", 0, len(s)) from None
+    if not -(1 << 64) < v < 1 << 64:
+        raise _Err(f"invalid numeric format {s}", 0, len(s))
+    return v & 0xFFFFFFFF
 
 
 def _atoi(s: str) -> int:

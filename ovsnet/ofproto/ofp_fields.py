@@ -186,7 +186,8 @@ class MFField:
     """One meta-flow field: ``mff`` is OVS's ``MFF_*`` id, ``name`` its canonical name.
 
     The field's value occupies ``bits`` of flow member ``member`` after a left
-    shift by ``shift`` (``xreg`` fields span two registers and are special-cased).
+    shift by ``shift``; the extended registers ``xreg<N>`` and ``xxreg<N>`` span
+    two and four 32-bit registers instead (:attr:`reg_parts`).
     ``fmt`` is the value syntax (meta-flow.h "Formatting"), ``prereq`` the
     prerequisite (meta-flow.h "Prerequisites"), ``nxm`` the NXM/OXM name printed
     in subfield syntax (``NXM_NX_REG0[0..3]``).
@@ -210,6 +211,17 @@ class MFField:
     def n_bytes(self) -> int:
         """The width of the field's value in bytes (meta-flow.h "Type")."""
         return self.size or (self.n_bits + 7) // 8
+
+    @property
+    def reg_parts(self) -> tuple[tuple[str, int], ...] | None:
+        """For ``xreg<N>``/``xxreg<N>``: ``(register member, shift in the value)`` per
+        32-bit register, most significant first (``flow_get_xreg``/``flow_get_xxreg``:
+        ``xreg<N>`` is ``reg<2N>`` then ``reg<2N+1>``, ``xxreg<N>`` ``reg<4N>`` to
+        ``reg<4N+3>``); None for any other field."""
+        if not self.name.startswith(("xreg", "xxreg")):
+            return None
+        lo, n = int(self.member[3:]), self.n_bits // 32
+        return tuple((f"reg{lo + i}", 32 * (n - 1 - i)) for i in range(n))
 
     @property
     def member_bits(self) -> int:
@@ -249,6 +261,8 @@ FIELDS: list[MFField] = [
          nxm=f"NXM_NX_REG{i}") for i in range(16)],
     *[_f(f"MFF_XREG{i}", f"xreg{i}", (), 64, True, "hex", "none", f"reg{2 * i}",
          nxm=f"OXM_OF_PKT_REG{i}") for i in range(8)],
+    *[_f(f"MFF_XXREG{i}", f"xxreg{i}", (), 128, True, "hex", "none", f"reg{4 * i}",
+         nxm=f"NXM_NX_XXREG{i}") for i in range(4)],
     _f("MFF_ETH_SRC", "eth_src", ("dl_src",), 48, True, "mac", "ethernet", "dl_src",
        nxm="NXM_OF_ETH_SRC"),
     _f("MFF_ETH_DST", "eth_dst", ("dl_dst",), 48, True, "mac", "ethernet", "dl_dst",
@@ -738,10 +752,11 @@ class Match:
         if mask is None:
             mask = full
         name = field.name
-        if name.startswith("xreg"):
-            lo = int(field.member[3:])
-            self.set_member(f"reg{lo}", value >> 32, mask >> 32)
-            self.set_member(f"reg{lo + 1}", value & 0xFFFFFFFF, mask & 0xFFFFFFFF)
+        parts = field.reg_parts
+        if parts is not None:
+            for member, shift in parts:
+                self.set_member(member, (value >> shift) & 0xFFFFFFFF,
+                                (mask >> shift) & 0xFFFFFFFF)
             return
         if name == "dl_vlan":
             if mask == 0:
@@ -778,11 +793,14 @@ class Match:
 
     def get_field(self, field: MFField) -> tuple[int, int]:
         """The field's ``(value, mask)`` as read back from its member bits."""
-        if field.name.startswith("xreg"):
-            lo = int(field.member[3:])
-            hv, hm = self.get(f"reg{lo}")
-            lv, lm = self.get(f"reg{lo + 1}")
-            return (hv << 32) | lv, (hm << 32) | lm
+        parts = field.reg_parts
+        if parts is not None:
+            value = mask = 0
+            for member, shift in parts:
+                v, m = self.get(member)
+                value |= v << shift
+                mask |= m << shift
+            return value, mask
         v, m = self.get(field.member)
         bits = field.member_bits
         return (v & bits) >> field.shift, (m & bits) >> field.shift

@@ -40,9 +40,13 @@ clone or behind a patch port need; they are reported in
 
 from __future__ import annotations
 
+import re
+import struct
+import sys
 from dataclasses import dataclass, field
 
-from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, nla, nla_u32
+from ovsnet.datapath import odp
+from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, UserspaceAttr, nla, nla_u32
 from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
@@ -75,8 +79,9 @@ from ovsnet.ofproto.ofp_fields import (
 )
 from ovsnet.ofproto.vlan import PriorityTags, VlanConfig, XVlan
 
-__all__ = ["ACTION_SET", "MAX_DEPTH", "MAX_RESUBMITS", "TraceStep", "XlateResult", "execute_action_set",
-           "format_megaflow", "xlate"]
+__all__ = ["ACTION_SET", "MAX_DEPTH", "MAX_RESUBMITS", "ControllerCookie", "TraceStep", "XlateResult",
+           "execute_action_set", "format_datapath_actions", "format_megaflow",
+           "queue_to_priority", "xlate"]
 
 #: ofproto-dpif-xlate.c MAX_DEPTH and MAX_RESUBMITS
 MAX_DEPTH = 64
@@ -95,6 +100,99 @@ ERROR_TEXT = {"recursion": "Recursion too deep", "resubmits": "Too many resubmit
 
 #: :attr:`TraceStep.table` of the step that executes the action set
 ACTION_SET = -1
+
+#: ``enum ofp_packet_in_reason`` (include/openflow/openflow-common.h), with OVS's
+#: ``OFPR_EXPLICIT_MISS`` after the standard ones
+OFPR_NO_MATCH, OFPR_ACTION, OFPR_INVALID_TTL, OFPR_ACTION_SET, OFPR_GROUP = 0, 1, 2, 3, 4
+OFPR_PACKET_OUT, OFPR_EXPLICIT_MISS = 5, 6
+_REASONS = {"no_match": OFPR_NO_MATCH, "action": OFPR_ACTION, "invalid_ttl": OFPR_INVALID_TTL,
+            "action_set": OFPR_ACTION_SET, "group": OFPR_GROUP, "packet_out": OFPR_PACKET_OUT}
+#: ``USER_ACTION_COOKIE_CONTROLLER`` (lib/odp-util.h ``enum user_action_cookie_type``)
+USER_ACTION_COOKIE_CONTROLLER = 5
+_COOKIE_LEN = 48
+
+
+@dataclass(frozen=True)
+class ControllerCookie:
+    """The ``struct user_action_cookie`` of a ``controller`` userspace action (lib/odp-util.h).
+
+    ``put_controller_user_action`` (ofproto-dpif-xlate.c) fills it: the
+    packet-in reason, ``dont_send`` (the translation had no side effects, as
+    a plain ``ofproto/trace``), the recirculation id of the frozen state the
+    packet-in resumes from, the cookie of the rule being translated, the
+    controller id and the byte limit. Layout (48 bytes, host order except the
+    rule cookie): type u16, in_port u16 (``OFPP_NONE``), ofproto uuid (16 bytes),
+    dont_send u8, continuation u8, reason u16, recirc_id u32, rule_cookie be64,
+    controller_id u16, max_len u16, padding.
+    """
+
+    reason: int
+    dont_send: bool
+    recirc_id: int
+    rule_cookie: int
+    controller_id: int = 0
+    max_len: int = 0xFFFF
+    continuation: bool = False
+    ofproto_uuid: bytes = bytes(16)
+
+    def encode(self) -> bytes:
+        head = struct.pack("=HH16sBBHI", USER_ACTION_COOKIE_CONTROLLER, OFPP_NONE,
+                           self.ofproto_uuid, self.dont_send, self.continuation, self.reason,
+                           self.recirc_id)
+        tail = struct.pack("=HH", self.controller_id, self.max_len)
+        return (head + self.rule_cookie.to_bytes(8, "big") + tail).ljust(_COOKIE_LEN, b"\0")
+
+    @classmethod
+    def decode(cls, data: bytes) -> ControllerCookie | None:
+        """The cookie in a userspace action's userdata, or None if it is not one."""
+        if len(data) != _COOKIE_LEN:
+            return None
+        kind, _port, uuid, dont_send, cont, reason, recirc_id = struct.unpack_from(
+            "=HH16sBBHI", data)
+        if kind != USER_ACTION_COOKIE_CONTROLLER:
+            return None
+        cid, max_len = struct.unpack_from("=HH", data, 36)
+        return cls(reason, bool(dont_send), recirc_id, int.from_bytes(data[28:36], "big"),
+                   cid, max_len, bool(cont), uuid)
+
+    def format(self) -> str:
+        """As ``format_odp_userspace_action`` prints it (``controller(reason=1,...)``)."""
+        cookie = f"{self.rule_cookie:#x}" if self.rule_cookie else "0"
+        return (f"controller(reason={self.reason},dont_send={int(self.dont_send)},"
+                f"continuation={int(self.continuation)},recirc_id={self.recirc_id},"
+                f"rule_cookie={cookie},controller_id={self.controller_id},"
+                f"max_len={self.max_len})")
+
+
+_USERDATA_RE = re.compile(r",userdata\(([0-9a-f]{" + str(2 * _COOKIE_LEN) + r"})\)")
+
+
+def format_datapath_actions(actions: bytes, ports=None) -> str:
+    """:func:`ovsnet.datapath.odp.format_actions` with controller cookies decoded.
+
+    OVS's ``format_odp_userspace_action`` prints a userspace action's
+    ``struct user_action_cookie`` by type; this prints the ``controller(...)``
+    cookies translation produces the same way and leaves other userdata as hex.
+    """
+    def cookie(m: re.Match) -> str:
+        c = ControllerCookie.decode(bytes.fromhex(m.group(1)))
+        return m.group(0) if c is None else "," + c.format()
+    return _USERDATA_RE.sub(cookie, odp.format_actions(actions, ports))
+
+
+def queue_to_priority(queue_id: int, datapath_type: str = "system") -> int | None:
+    """``dpif_queue_to_priority``: the ``skb_priority`` that selects an output queue.
+
+    The Linux datapath (dpif-netlink) uses the tc class ``1:(queue+1)`` and
+    has no priority for queues from 0xf000 up (None: enqueue falls back to
+    plain output); the userspace and dummy datapaths (dpif-netdev) use the
+    queue number itself.
+    """
+    if datapath_type in ("netdev", "dummy"):
+        return queue_id
+    if queue_id < 0xF000:
+        return (1 << 16) | (queue_id + 1)
+    return None
 
 # ofp-actions.c ACTION_SET_ORDER (one slot each, in this order) and
 # ACTION_SET_FINAL_PRIORITY (only the last-ranked final action runs)
@@ -233,10 +331,18 @@ class _Ctx:
     """``struct xlate_ctx``: the state of one translation."""
 
     def __init__(self, bridge: Bridge, flow: OfFlow, generate: bool = False,
-                 now: float = 0):
+                 now: float = 0, datapath_type: str = "system"):
         self.bridge = bridge
         self.generate = generate
         self.now = now
+        self.datapath_type = datapath_type
+        #: the rule being translated and its cookie (``ctx->rule``, ``ctx->rule_cookie``)
+        self.rule = None
+        self.rule_cookie = (1 << 64) - 1
+        self.in_action_set = False
+        #: frozen states (``recirc_alloc_id_ctx``): equal states share an id
+        self.recirc_ids: dict[tuple, int] = {}
+        self.orig_skb_priority = flow.skb_priority
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
@@ -281,9 +387,9 @@ class _Ctx:
 
 def _field_parts(fld: MFField) -> list[tuple[str, int, int]]:
     """(member, shift within the field value, member bits) pieces of a field."""
-    if fld.name.startswith("xreg"):
-        lo = int(fld.member[3:])
-        return [(f"reg{lo}", 32, 0xFFFFFFFF), (f"reg{lo + 1}", 0, 0xFFFFFFFF)]
+    parts = fld.reg_parts
+    if parts is not None:
+        return [(member, shift, 0xFFFFFFFF) for member, shift in parts]
     return [(fld.member, 0, fld.member_bits)]
 
 
@@ -357,14 +463,15 @@ def _b(value: int, n: int) -> bytes:
 
 
 def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
-            use_masked: bool = True) -> bool:
+            use_masked: bool = True, order: str = "big") -> bool:
     """``commit``: a set/set_masked of ``attr`` for the fields that changed (keycmp_mask).
 
     ``fields`` are the attribute's ``(member, bytes, writable)`` in struct
     order. A partly masked change becomes ``set_masked`` (value, then the
     wildcard bits of the changed fields) unless ``use_masked`` is false; then
-    OVS writes the whole header with ``set`` and matches all of it. Returns
-    whether anything was committed.
+    OVS writes the whole header with ``set`` and matches all of it. ``order``
+    is the byte order of the attribute's payload (metadata such as
+    ``skb_priority`` is host order). Returns whether anything was committed.
     """
     flow, base, wc = ctx.flow, ctx.base, ctx.wc
     key, masked_key, mask = b"", b"", b""
@@ -380,9 +487,9 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
         if m != (1 << (8 * n)) - 1:
             fully = False
         m &= (1 << (8 * n)) - 1
-        key += _b(v, n)
-        masked_key += _b(v & m, n)
-        mask += _b(m, n)
+        key += v.to_bytes(n, order)
+        masked_key += (v & m).to_bytes(n, order)
+        mask += m.to_bytes(n, order)
     if not differ:
         return False
     if not fully and use_masked:
@@ -458,6 +565,8 @@ def _commit_actions(ctx: _Ctx) -> None:
     if icmp is not None:  # commit_set_icmp_action: never masked
         slow |= _commit(ctx, icmp, [("tp_src", 1, True), ("tp_dst", 1, True)], False)
     _commit_vlan(ctx)
+    _commit(ctx, KeyAttr.PRIORITY, [("skb_priority", 4, True)], order=sys.byteorder)
+    _commit(ctx, KeyAttr.SKB_MARK, [("pkt_mark", 4, True)], order=sys.byteorder)
     if slow:
         # the datapath cannot be trusted with these rewrites (SLOW_ACTION)
         ctx.slow = True
@@ -524,6 +633,9 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
     _report_table(ctx, rule, table_id)
     ctx.resubmits += 1
     ctx.depth += deepens
+    old_rule, old_cookie = ctx.rule, ctx.rule_cookie
+    if rule is not None:  # xlate_recursively
+        ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
     if clone:
         saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set)
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
@@ -532,6 +644,7 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
         ctx.stack, ctx.action_set = saved[1], saved[2]
     else:
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    ctx.rule, ctx.rule_cookie = old_rule, old_cookie
     ctx.depth -= deepens
     ctx.step = old_step
     ctx.table_id = old_table
@@ -552,8 +665,8 @@ def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
 # Actions
 
 
-def _output(ctx: _Ctx, port: int) -> None:
-    """``xlate_output_action`` for the ports this model supports."""
+def _output(ctx: _Ctx, port: int, max_len: int = 0xFFFF) -> None:
+    """``xlate_output_action``; ``max_len`` is the byte limit for ``CONTROLLER``."""
     flow = ctx.flow
     if port == OFPP_IN_PORT:
         _compose_output(ctx, flow.in_port)
@@ -561,6 +674,8 @@ def _output(ctx: _Ctx, port: int) -> None:
         _table_action(ctx, flow.in_port, 0)
     elif port == OFPP_NONE:
         pass
+    elif port == OFPP_CONTROLLER:
+        _controller(ctx, max_len, OFPR_ACTION_SET if ctx.in_action_set else OFPR_ACTION)
     elif port in (OFPP_FLOOD, OFPP_ALL):
         _flood(ctx, port == OFPP_ALL)
     elif port == OFPP_NORMAL:
@@ -790,7 +905,7 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             break
         ctx.report(a.format(ctx.bridge.port_map))
         if isinstance(a, A.Output):
-            _output(ctx, a.port)
+            _output(ctx, a.port, a.max_len)
         elif isinstance(a, A.OutputReg):
             port = _get_subfield(flow, a.src)
             if port <= 0xFFFF:
@@ -859,14 +974,35 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         elif isinstance(a, A.DecTtl):
             ctx.mask("nw_ttl")
             ctx.mask("nw_proto")
-            if _is_ip(flow):
+            if _is_ip(flow):  # compose_dec_ttl
                 if flow.nw_ttl > 1:
                     flow.set("nw_ttl", flow.nw_ttl - 1)
                 else:
-                    ctx.unsupported.append("dec_ttl to controller")
-                    ctx.report(">>>> dec_ttl sending to the controller is not supported "
-                               "by this model <<<<")
-                    return
+                    for cid in (0,) if a.controller_ids is None else a.controller_ids:
+                        _controller(ctx, 0xFFFF, OFPR_INVALID_TTL, cid)
+                    version = 4 if flow.dl_type == ETH_TYPE_IP else 6
+                    ctx.report(f">>>> IPv{version} decrement TTL exception <<<<")
+                    return  # the rest of this rule's actions are skipped
+        elif isinstance(a, A.Controller):
+            if a.pause or a.meter_id is not None:
+                ctx.unsupported.append(a.format())
+                ctx.report(">>>> controller with pause or meter_id is not supported by this "
+                           "model <<<<")
+                continue
+            _controller(ctx, a.max_len, _REASONS[a.reason], a.controller_id, a.userdata)
+        elif isinstance(a, A.Enqueue):
+            ctx.mask("skb_priority")
+            _enqueue(ctx, a)
+        elif isinstance(a, A.SetQueue):
+            ctx.mask("skb_priority")
+            priority = queue_to_priority(a.queue, ctx.datapath_type)
+            if priority is not None:
+                flow.set("skb_priority", priority)
+        elif isinstance(a, A.Simple) and a.name == "pop_queue":
+            ctx.mask("skb_priority")
+            if flow.skb_priority != ctx.orig_skb_priority:
+                flow.set("skb_priority", ctx.orig_skb_priority)
+                ctx.report(f"queue = {flow.skb_priority:#x}")
         elif isinstance(a, A.SetVlanVid):
             ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
             if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
@@ -903,6 +1039,53 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         else:
             ctx.unsupported.append(a.format())
             ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+
+
+def _enqueue(ctx: _Ctx, a: A.Enqueue) -> None:
+    """``xlate_enqueue_action``: output with ``skb_priority`` set to the queue's
+    priority, or a plain output if the datapath has no priority for the queue."""
+    priority = queue_to_priority(a.queue, ctx.datapath_type)
+    if priority is None:
+        _output(ctx, a.port, 0)
+        return
+    flow = ctx.flow
+    port = a.port
+    if port == OFPP_IN_PORT:
+        port = flow.in_port
+    elif port == flow.in_port:
+        return
+    saved = flow.skb_priority
+    flow.set("skb_priority", priority)
+    _compose_output(ctx, port)
+    flow.set("skb_priority", saved)
+
+
+def _controller(ctx: _Ctx, max_len: int, reason: int, controller_id: int = 0,
+                userdata: bytes = b"") -> None:
+    """``xlate_controller_action``: commit, then a ``userspace`` action whose cookie
+    asks ofproto for a packet-in (sent only with side effects: ``dont_send``
+    otherwise, as in a plain ``ofproto/trace``).
+
+    The packet-in resumes from a frozen state with its own recirculation id;
+    OVS hands ids out from one counter for the daemon's lifetime, here they
+    count from 1 within the translation, equal states sharing an id as
+    ``recirc_find_equal`` makes them. No controller meter is configured, so
+    no ``meter`` action precedes it.
+    """
+    _commit_actions(ctx)
+    rule = ctx.rule
+    if (reason == OFPR_ACTION and rule is not None and rule.priority == 0
+            and not rule.match.members()):
+        reason = OFPR_EXPLICIT_MISS  # an action of a table-miss rule
+    flow = ctx.flow
+    state = (ctx.bridge.name, ctx.table_id, tuple(ctx.stack), userdata, flow.in_port,
+             flow.metadata, *(getattr(flow, f"reg{i}") for i in range(16)),
+             *(getattr(flow, m) for m in OF_MEMBERS if m.startswith("tun_")))
+    recirc_id = ctx.recirc_ids.setdefault(state, len(ctx.recirc_ids) + 1)
+    cookie = ControllerCookie(reason, not ctx.generate, recirc_id, ctx.rule_cookie,
+                              controller_id, max_len)
+    ctx.odp += nla(ActionAttr.USERSPACE, nla_u32(UserspaceAttr.PID, 0)
+                   + nla(UserspaceAttr.USERDATA, cookie.encode()))
 
 
 def _clone(ctx: _Ctx, actions) -> None:
@@ -990,7 +1173,7 @@ def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 
 
 def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
-          generate: bool = False, now: float = 0) -> XlateResult:
+          generate: bool = False, now: float = 0, datapath_type: str = "system") -> XlateResult:
     """Translate ``flow`` through ``bridge``'s tables (``xlate_actions``).
 
     ``in_port`` (an OpenFlow port) overrides ``flow.in_port``. The result has
@@ -998,12 +1181,14 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
     translation has side effects (``allow_side_effects``, as for a real
     upcall or ``ofproto/trace -generate``): NORMAL learns the source MAC into
     the bridge's table at time ``now``; without it, as a plain trace, nothing
-    is learned.
+    is learned. ``datapath_type`` is the datapath's kind as the Bridge table
+    names it (``system`` for the Linux datapath, ``netdev`` or ``dummy`` for
+    the userspace one): it decides how ``enqueue`` maps a queue to a priority.
     """
     flow = flow.copy()
     if in_port is not None:
         flow.set("in_port", in_port)
-    ctx = _Ctx(bridge, flow, generate, now)
+    ctx = _Ctx(bridge, flow, generate, now, datapath_type)
     # xlate_wc_init: what translation always examines
     ctx.mask("in_port")
     ctx.mask("dl_type")
@@ -1013,6 +1198,8 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
 
     rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port)
     _report_table(ctx, rule, 0)
+    if rule is not None:
+        ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
     _do_actions(ctx, rule.payload.actions if rule is not None else ())
     if ctx.error is None:
         _xlate_action_set(ctx)
@@ -1064,7 +1251,9 @@ def _xlate_action_set(ctx: _Ctx) -> None:
         step = TraceStep(ACTION_SET, None, None, 0, depth, bridge=ctx.bridge.name)
         ctx.trace.append(step)
         ctx.step = step
+        in_action_set, ctx.in_action_set = ctx.in_action_set, True
         _do_actions(ctx, actions)
+        ctx.in_action_set = in_action_set
         ctx.step = old_step
 
 

@@ -7,8 +7,10 @@ tests/differential/ofproto_oracle.py) and into an :class:`ovsnet.ofproto.bridge.
 with the same ports (``pN`` is OpenFlow and datapath port N, ``LOCAL`` is
 datapath port 100), and every trace is translated by both. Compared:
 
-* ``Datapath actions``: ours printed with :func:`ovsnet.datapath.odp.format_actions`,
-  both normalised with ``ovs-dpctl normalize-actions`` as the oracle does;
+* ``Datapath actions``: ours printed with :func:`ovsnet.ofproto.xlate.format_datapath_actions`,
+  both normalised with ``ovs-dpctl normalize-actions`` as the oracle does, and the
+  recirculation ids of ``controller`` cookies numbered by first appearance (OVS
+  counts them over the daemon's lifetime);
 * ``Megaflow``: our wildcards printed as OVS's ``match_format``;
 * the ``Translation failed (...)`` reason, when OVS gives one;
 * whether the flow is slow-pathed for actions the datapath cannot do;
@@ -32,7 +34,7 @@ from ovsnet.ofproto.flow_syntax import parse_flow
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_NONE
 from ovsnet.ofproto.vlan import VlanConfig, vlan_limit_from_config
-from ovsnet.ofproto.xlate import ACTION_SET, XlateResult, xlate
+from ovsnet.ofproto.xlate import ACTION_SET, XlateResult, format_datapath_actions, xlate
 from tests.differential.ofproto_oracle import (
     OfprotoOracle,
     TraceResult,
@@ -58,26 +60,18 @@ SUPPORTED = [
     "output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
     "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1", "modify-nd",
     "output-ofpp-none-ingress", "vlan-depth-limit-1", "vlan-depth-limit-unlimited",
+    "extended-extended-registers", "dec-ttl", "output-flood-flags-5",
     *(c["name"] for c in CASES if c["name"].startswith("vlan-handling-")),
 ]
 
 #: cases not run yet, with what they need
-NOT_YET = {
-    "extended-extended-registers": "xxreg fields (the flow syntax lacks them)",
-    "dec-ttl": "dec_ttl at TTL 1 (packet-in to the controller)",
-    "output-flood-flags-5": "enqueue",
-}
+NOT_YET: dict[str, str] = {}
 
 _BY_NAME = {c["name"]: c for c in CASES}
 
-#: flows ovsnet leaves out of a supported case (OVS still has them), by substring, and why
-#: that cannot change the result
-OMITTED_FLOWS = {
-    name: ("enqueue:", "the flow syntax has no enqueue yet; the flow matches in_port=4 only, "
-                       "with the same mask as the case's other flows, and no trace enters there")
-    for name in ("output-flood-flags-1", "output-flood-flags-2", "output-flood-flags-3",
-                 "output-flood-flags-4")
-}
+#: the datapath of the oracle's bridges (``datapath_type=dummy``): it maps queues to
+#: priorities as dpif-netdev does
+DATAPATH_TYPE = "dummy"
 
 
 def vlan_config(columns: dict, port: str) -> VlanConfig:
@@ -117,10 +111,7 @@ def build_bridge(case: dict) -> Bridge:
             other.add_flow(parse_flow(text, other.port_map))
     for port, flag in (case.get("mod_port") or {}).items():
         bridge.mod_port(int(port), flag)
-    omit = OMITTED_FLOWS.get(case["name"], (None, ""))[0]
     for text in expand_flows(case.get("flows")):
-        if omit is not None and omit in text:
-            continue
         bridge.add_flow(parse_flow(text, bridge.port_map))
     return bridge
 
@@ -162,6 +153,13 @@ def ovs_output_order(ovs: TraceResult, bridge: Bridge) -> list[int]:
 
 
 _FAILED_RE = re.compile(r"Translation failed \((.*)\), packet is dropped\.")
+_RECIRC_RE = re.compile(r"(?<=,recirc_id=)(\d+)(?=,rule_cookie=)")
+
+
+def renumber_recirc_ids(actions: str) -> str:
+    """``controller(...)`` cookies' recirculation ids renumbered 1, 2, ... by first appearance."""
+    ids: dict[str, int] = {}
+    return _RECIRC_RE.sub(lambda m: str(ids.setdefault(m.group(1), len(ids) + 1)), actions)
 
 
 def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge,
@@ -169,13 +167,13 @@ def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge,
     """What differs, by aspect (``actions``, ``megaflow``, ``slow path``, ``tables``,
     ``error``); empty if nothing."""
     out: dict[str, str] = {}
-    text = odp.format_actions(ours.datapath_actions)
+    text = format_datapath_actions(ours.datapath_actions)
     theirs = ovs.datapath_actions or ""
     if ovs.normalized_actions is not None:
-        mine = normalize_actions(vlan_context(ovs.flow), text)
-        if mine != ovs.normalized_actions:
+        mine = renumber_recirc_ids(normalize_actions(vlan_context(ovs.flow), text))
+        if mine != renumber_recirc_ids(ovs.normalized_actions):
             out["actions"] = f"ours {text!r} != ovs {theirs!r}"
-    elif text != theirs:
+    elif renumber_recirc_ids(text) != renumber_recirc_ids(theirs):
         out["actions"] = f"ours {text[:200]!r} != ovs {theirs[:200]!r}"
     if ovs.megaflow is not None and ours.megaflow() != ovs.megaflow:
         out["megaflow"] = f"ours {ours.megaflow()!r} != ovs {ovs.megaflow!r}"
@@ -225,7 +223,8 @@ def test_xlate_agrees_with_ovs(oracle, name):
         ovs = oracle.trace(want["flow"], generate=want.get("generate", False))
         assert ovs.error is None, ovs.error
         bridge.bundle_order = ovs_output_order(ovs, bridge)
-        ours = xlate(*trace_flow(bridge, want["flow"]), generate=want.get("generate", False))
+        ours = xlate(*trace_flow(bridge, want["flow"]), generate=want.get("generate", False),
+                     datapath_type=DATAPATH_TYPE)
         assert not ours.unsupported, f"{name} uses unsupported actions: {ours.unsupported}"
         # ovs-ofctl sends the flows encoded for the case's protocol, and OVS prints the
         # rule as decoded (vlan_tci=0 is vlan_tci=0x0000/0x1fff in OXM); ovsnet keeps the
@@ -354,7 +353,7 @@ def test_random_tables_agree_with_ovs(oracle, seed):
         ovs = oracle.trace(packet)
         assert ovs.error is None, ovs.error
         bridge.bundle_order = ovs_output_order(ovs, bridge)
-        ours = xlate(*trace_flow(bridge, packet))
+        ours = xlate(*trace_flow(bridge, packet), datapath_type=DATAPATH_TYPE)
         compared += 1
         for aspect, text in differences(ovs, ours, bridge).items():
             problems.append(f"{packet}: {aspect}: {text}")
@@ -424,7 +423,7 @@ def test_random_normal_bridges_agree_with_ovs(oracle, seed):
         ovs = oracle.trace(packet, generate=True)
         assert ovs.error is None, ovs.error
         bridge.bundle_order = ovs_output_order(ovs, bridge)
-        ours = xlate(*trace_flow(bridge, packet), generate=True)
+        ours = xlate(*trace_flow(bridge, packet), generate=True, datapath_type=DATAPATH_TYPE)
         assert not ours.unsupported
         for aspect, text in differences(ovs, ours, bridge).items():
             problems.append(f"{packet}: {aspect}: {text}")

@@ -219,8 +219,8 @@ def test_metadata_write_and_note_and_exit():
 
 
 def test_unsupported_actions_are_reported():
-    r = xlate(bridge("actions=CONTROLLER,output:2"), icmp(), in_port=1)
-    assert r.unsupported and "CONTROLLER" in r.unsupported[0] and actions(r) == "12"
+    r = xlate(bridge("actions=controller(pause),output:2"), icmp(), in_port=1)
+    assert r.unsupported and "pause" in r.unsupported[0] and actions(r) == "12"
 
 
 def test_trace_text_matches_ofproto_trace_layout():

@@ -1,0 +1,146 @@
+"""Translation of xxreg fields, queues, the controller action and TTL exceptions.
+
+Expected results follow OVS 3.1's ofproto-dpif-xlate.c (``xlate_enqueue_action``,
+``xlate_controller_action``, ``compose_dec_ttl``) and lib/odp-util.c
+(``format_odp_userspace_action``); tests/differential/test_xlate_real.py checks
+the same translations against a real ovs-vswitchd.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ovsnet.ofproto.bridge import Bridge
+from ovsnet.ofproto.flow_syntax import parse_flow
+from ovsnet.ofproto.of_flow import OfFlow
+from ovsnet.ofproto.ofp_fields import FlowSyntaxError, field_by_name
+from ovsnet.ofproto.xlate import ControllerCookie, format_datapath_actions, queue_to_priority, xlate
+
+
+def bridge(*flows: str) -> Bridge:
+    br = Bridge("br0", local_odp_port=100)
+    for n in (1, 2, 3, 4):
+        br.add_port(f"p{n}", n, n)
+    br.add_flows(flows)
+    return br
+
+
+def ip(**kw) -> OfFlow:
+    members = dict(in_port=1, dl_src=0x505400000005, dl_dst=0x505400000007, dl_type=0x0800,
+                   nw_src=0xC0A80001, nw_dst=0xC0A80002, nw_proto=111, nw_ttl=64)
+    members.update(kw)
+    return OfFlow(**members)
+
+
+def acts(r) -> str:
+    return format_datapath_actions(r.datapath_actions)
+
+
+# -- xxreg ---------------------------------------------------------------------------
+
+
+def test_xxreg_spans_four_registers_most_significant_first():
+    fld = field_by_name("xxreg1")
+    assert fld.n_bits == 128 and fld.nxm == "NXM_NX_XXREG1"
+    assert fld.reg_parts == (("reg4", 96), ("reg5", 64), ("reg6", 32), ("reg7", 0))
+    assert parse_flow("xxreg1=0x1/0xff,actions=drop").format() == "reg7=0x1/0xff actions=drop"
+
+
+def test_load_into_xxreg_is_matched_register_by_register():
+    br = bridge("table=0,actions=load:0x0123456789abcdeffedcba9876543210->NXM_NX_XXREG1[],"
+                "resubmit(,1)",
+                "table=1,reg4=0x01234567,reg5=0x89abcdef,reg6=0xfedcba98,reg7=0x76543210,"
+                "actions=2",
+                "table=1,priority=0,actions=3")
+    assert acts(xlate(br, ip())) == "2"
+
+
+def test_xxreg_subfield_bounds_are_checked():
+    with pytest.raises(FlowSyntaxError, match="only 128 bits wide"):
+        parse_flow("actions=load:1->NXM_NX_XXREG0[128]")
+
+
+# -- queues --------------------------------------------------------------------------
+
+
+def test_queue_priorities_follow_the_datapath():
+    assert queue_to_priority(1, "dummy") == 1
+    assert queue_to_priority(1, "system") == 0x10002  # tc class 1:2
+    assert queue_to_priority(0xF000, "system") is None
+
+
+def test_enqueue_sets_priority_around_the_output_and_skips_the_input_port():
+    br = bridge("actions=enqueue:2:1,enqueue:1:1,enqueue:3:2,output:4")
+    r = xlate(br, ip(), datapath_type="dummy")
+    assert acts(r) == ("set(skb_priority(0x1)),2,set(skb_priority(0x2)),3,"
+                       "set(skb_priority(0)),4")
+    assert r.megaflow().startswith("recirc_id=0,skb_priority=0,eth,")
+
+
+def test_enqueue_beyond_the_kernel_queues_is_a_plain_output():
+    r = xlate(bridge("actions=enqueue:2:61440"), ip())
+    assert acts(r) == "2"
+
+
+def test_set_queue_and_pop_queue():
+    r = xlate(bridge("actions=set_queue:5,output:2,pop_queue,output:3"), ip(),
+              datapath_type="netdev")
+    assert acts(r) == "set(skb_priority(0x5)),2,set(skb_priority(0)),3"
+
+
+def test_enqueue_syntax():
+    fm = parse_flow("actions=enqueue(2,3),enqueue:LOCAL:1", {"p2": 2})
+    assert fm.format({"p2": 2}) == "actions=enqueue:p2:3,enqueue:LOCAL:1"
+    with pytest.raises(FlowSyntaxError, match="OFPBAC_BAD_OUT_PORT"):
+        parse_flow("actions=enqueue:65300:1")
+    with pytest.raises(FlowSyntaxError, match='syntax is "enqueue:PORT:QUEUE"'):
+        parse_flow("actions=enqueue:1")
+
+
+# -- controller ----------------------------------------------------------------------
+
+
+def test_controller_cookie_round_trips_and_prints_as_ovs():
+    c = ControllerCookie(reason=1, dont_send=True, recirc_id=7, rule_cookie=0xAB,
+                         controller_id=3, max_len=128)
+    data = c.encode()
+    assert len(data) == 48 and ControllerCookie.decode(data) == c
+    assert c.format() == ("controller(reason=1,dont_send=1,continuation=0,recirc_id=7,"
+                          "rule_cookie=0xab,controller_id=3,max_len=128)")
+    assert ControllerCookie.decode(bytes(48)) is None
+
+
+def test_controller_is_a_userspace_action_after_committed_changes():
+    br = bridge("cookie=0x12,actions=mod_dl_src:50:54:00:00:00:09,CONTROLLER:100,output:2")
+    r = xlate(br, ip())
+    assert acts(r) == ("set(eth(src=50:54:00:00:00:09)),userspace(pid=0,controller(reason=1,"
+                       "dont_send=1,continuation=0,recirc_id=1,rule_cookie=0x12,"
+                       "controller_id=0,max_len=100)),2")
+    assert not r.slow and not r.unsupported
+    # with side effects (an upcall, or ofproto/trace -generate) the packet-in is sent
+    assert "dont_send=0" in acts(xlate(br, ip(), generate=True))
+
+
+def test_controller_reasons():
+    # an action of a table-miss rule (priority 0, matching everything) is an explicit miss
+    assert "reason=6," in acts(xlate(bridge("priority=0,actions=controller"), ip()))
+    assert "reason=3," in acts(xlate(bridge("actions=write_actions(CONTROLLER)"), ip()))
+    r = xlate(bridge("actions=controller(reason=invalid_ttl,id=4,userdata=01.02)"), ip())
+    assert "reason=2," in acts(r) and "controller_id=4," in acts(r)
+
+
+def test_equal_frozen_states_share_a_recirculation_id():
+    r = xlate(bridge("actions=controller,controller,load:1->NXM_NX_REG0[],controller"), ip())
+    assert [int(p.split(",")[0]) for p in acts(r).split("recirc_id=")[1:]] == [1, 1, 2]
+
+
+def test_dec_ttl_at_ttl_1_sends_to_each_controller_and_stops_the_table():
+    br = bridge("in_port=1,actions=dec_ttl(1,2),output:2",
+                "in_port=3,actions=resubmit(1,0),output:4")
+    r = xlate(br, ip(nw_ttl=1))
+    assert acts(r).count("reason=2,") == 2 and "controller_id=2," in acts(r)
+    assert not acts(r).endswith(",2")
+    assert ">>>> IPv4 decrement TTL exception <<<<" in r.trace[0].actions
+    # back in the resubmitting table, translation goes on
+    assert acts(xlate(br, ip(nw_ttl=1, in_port=3))).endswith(",4")
+    assert "nw_ttl=1" in r.megaflow()
