@@ -69,50 +69,73 @@ def host_datapath(
     address when the host has no underlay) and look up outer destinations
     with ``resolver``.
     """
-    dp_type = "netdev" if host.datapath == "netdev" else "system"
-    dp = Datapath(dp_type, handler=handler, implementation=implementation, clock=clock)
     plan = plan_dp_ports(host)
     if plan.conflicts:
         c = plan.conflicts[0]
         raise DatapathError(f"host {host.name}: port {c.port.name}: {c.message}")
-    kinds: dict[str, str] = {}
-    options: dict[str, dict[str, Any]] = {}
+    ifaces: dict[str, tuple[str, dict[str, str]]] = {}
     for bridge in host.bridges.values():
-        kinds[bridge.name] = "internal"
+        ifaces[bridge.name] = ("internal", {})
         for port in bridge.ports.values():
             for iface in port.interfaces:
                 name = vport_name(iface)
-                if name is None:
-                    continue
-                if iface.type not in _VPORT_OF_IFACE and iface.type not in TUNNEL_TYPES:
-                    raise DatapathError(
-                        f"host {host.name}: interface {iface.name}: type {iface.type!r} has no "
-                        f"datapath model (modelled: {', '.join(sorted(_VPORT_OF_IFACE))})"
-                    )
-                kinds[name] = _VPORT_OF_IFACE.get(iface.type, iface.type)
-                if issubclass(VPORT_TYPES.get(kinds[name], object), TunnelVport):
-                    options[name] = _tunnel_options(host, iface.options, resolver)
-    for port_no, name in plan.ports.items():
+                if name is not None:
+                    ifaces[name] = (iface.type, iface.options)
+    ports = {no: (name, *ifaces.get(name, ("", {}))) for no, name in plan.ports.items()}
+    return datapath_from_ports(
+        host.name, host.datapath, ports, handler=handler, implementation=implementation,
+        clock=clock, resolver=resolver,
+        underlay_ip=None if host.underlay is None else str(host.underlay.ip.ip))
+
+
+def datapath_from_ports(
+    host_name: str,
+    datapath: str,
+    ports: dict[int, tuple[str, str, dict[str, str]]],
+    *,
+    handler: UpcallHandler | None = None,
+    implementation: str | None = None,
+    clock: Callable[[], int] | None = None,
+    resolver: Resolver | None = None,
+    underlay_ip: str | None = None,
+) -> Datapath:
+    """A ``datapath`` (``kernel`` or ``netdev``) datapath with these ports.
+
+    ``ports`` maps each datapath port number to (vport name, OVS Interface
+    type, Interface options); port 0, the datapath's own, is skipped. This is
+    what :func:`host_datapath` builds from a topology, and what the simulated
+    vswitchd (:mod:`ovsnet.vswitchd`) builds from a host's OVSDB.
+    """
+    dp_type = "netdev" if datapath == "netdev" else "system"
+    dp = Datapath(dp_type, handler=handler, implementation=implementation, clock=clock)
+    for port_no, (name, iface_type, iface_options) in sorted(ports.items()):
         if port_no == 0:
             continue
-        kind = kinds.get(name, "netdev")
-        vport = make_vport(kind, port_no, name, **options.get(name, {}))
-        dp.add_port(name, kind, port_no=port_no, vport=vport)
+        if iface_type not in _VPORT_OF_IFACE and iface_type not in TUNNEL_TYPES:
+            raise DatapathError(
+                f"host {host_name}: interface {name}: type {iface_type!r} has no "
+                f"datapath model (modelled: {', '.join(sorted(_VPORT_OF_IFACE))})"
+            )
+        kind = _VPORT_OF_IFACE.get(iface_type, iface_type)
+        options: dict[str, Any] = {}
+        if issubclass(VPORT_TYPES.get(kind, object), TunnelVport):
+            options = _tunnel_options(host_name, iface_options, resolver, underlay_ip)
+        dp.add_port(name, kind, port_no=port_no, vport=make_vport(kind, port_no, name, **options))
     return dp
 
 
-def _tunnel_options(host: Host, iface_options: dict[str, str],
-                    resolver: Resolver | None) -> dict[str, Any]:
+def _tunnel_options(host_name: str, iface_options: dict[str, str],
+                    resolver: Resolver | None, underlay_ip: str | None) -> dict[str, Any]:
     """The options of a shared tunnel vport (``vxlan_sys_4789``, ...) on ``host``."""
     out: dict[str, Any] = {"resolver": resolver}
     if "dst_port" in iface_options:
         text = iface_options["dst_port"]
         if not text.isdigit():
-            raise DatapathError(f"host {host.name}: tunnel option dst_port={text!r} is not a "
+            raise DatapathError(f"host {host_name}: tunnel option dst_port={text!r} is not a "
                                 "UDP port number (1..65535)")
         out["dst_port"] = int(text)
-    if host.underlay is not None:
-        out["local_addrs"] = [str(host.underlay.ip.ip)]
+    if underlay_ip is not None:
+        out["local_addrs"] = [underlay_ip]
     return out
 
 

@@ -1,30 +1,49 @@
-"""Translation as the datapath's upcall handler: a miss in, datapath actions and a megaflow out.
+"""Translation as the datapath's upcall handler, and revalidation of what it installed.
 
-Plays the part of ``ofproto/ofproto-dpif-upcall.c`` (``process_upcall`` ->
-``upcall_xlate`` -> ``ukey_create_from_upcall``) for one bridge: the packet's
-flow key becomes an :class:`~ovsnet.ofproto.of_flow.OfFlow` (its datapath
-input port mapped to the bridge's OpenFlow port), :func:`~ovsnet.ofproto.xlate.xlate`
-translates it, and the reply carries the actions plus the megaflow mask as a
-528-byte key-shaped buffer (:mod:`ovsnet.datapath.flow_key`). As in OVS, a
-slow-pathed translation is executed but not installed (no mask), and a packet
-from a port the bridge does not know is dropped without installing anything.
-Revalidation after flow-table changes is not modelled here.
+Plays the part of ``ofproto/ofproto-dpif-upcall.c`` for the bridges of one
+host, which share one datapath:
+
+- an upcall (``process_upcall`` -> ``upcall_xlate``): the packet's flow key
+  becomes an :class:`~ovsnet.ofproto.of_flow.OfFlow` of the bridge that owns
+  its datapath input port (the odp port mapped to that bridge's OpenFlow
+  port, ``odp_port_to_ofp_port``), :func:`~ovsnet.ofproto.xlate.xlate`
+  translates it with side effects (NORMAL learns MACs), and the reply carries
+  the actions, the megaflow mask as a 528-byte key-shaped buffer
+  (:mod:`ovsnet.datapath.flow_key`) and the flow's UFID. As in OVS, a
+  slow-pathed translation is executed but not installed (no mask), and a
+  packet from a port no bridge knows is dropped without installing anything;
+- a *ukey* per installed megaflow (``ukey_create_from_upcall``): the upcall's
+  whole flow key, the mask and actions installed, and the configuration
+  generation it was translated at;
+- revalidation (``revalidate`` -> ``revalidate_ukey``): after a change to any
+  bridge (:attr:`Bridge.version <ovsnet.ofproto.bridge.Bridge.version>`) or
+  to a MAC table, every installed megaflow's key is translated again
+  (without side effects) and the datapath flow is deleted when the new
+  translation needs bits its mask wildcards or goes to the slow path, and
+  its actions replaced when only they differ. So an edit of the flow tables,
+  ports or VLAN settings never leaves a stale megaflow behind.
+
+Everything is deterministic: revalidation runs when :meth:`XlateHandler.run`
+or :meth:`XlateHandler.revalidate` is called, never in the background.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from ovsnet.datapath.datapath import Upcall, UpcallReply
+from ovsnet.datapath.datapath import Datapath, Upcall, UpcallReply
 from ovsnet.datapath.flow_key import KEY_SIZE
+from ovsnet.datapath.megaflow import derive_ufid
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
 from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
 from ovsnet.ofproto.xlate import XlateResult, xlate
 
-__all__ = ["XlateHandler", "wc_to_key_mask"]
+__all__ = ["RevalidationStats", "Ukey", "XlateHandler", "wc_to_key_mask"]
 
 #: the flow key's in_port: offset 0, 4 bytes, host order (flow_key.FIELDS)
 _IN_PORT_OFFSET, _IN_PORT_SIZE = 0, 4
@@ -47,30 +66,225 @@ def wc_to_key_mask(wc: FlowWildcards) -> bytes:
     return bytes(mask)
 
 
-class XlateHandler:
-    """An upcall handler (:class:`~ovsnet.datapath.datapath.UpcallHandler`) for one bridge.
+def _masked(key: bytes, mask: bytes) -> bytes:
+    return (int.from_bytes(key, "little") & int.from_bytes(mask, "little")).to_bytes(
+        KEY_SIZE, "little")
 
-    A real upcall translates with side effects, so NORMAL learns MAC addresses
-    (at the time ``clock()`` returns, in seconds). ``last`` keeps the most
-    recent :class:`XlateResult` (for tracing).
+
+@dataclass
+class Ukey:
+    """What the handler remembers of one installed megaflow (``struct udpif_key``).
+
+    ``key`` is the flow key of the packet that was translated (not the
+    masked key the datapath holds), ``generation`` the handler's
+    configuration generation at that translation.
     """
 
-    def __init__(self, bridge: Bridge, clock: Callable[[], float] | None = None):
-        self.bridge = bridge
+    ufid: bytes
+    key: bytes
+    mask: bytes
+    actions: bytes
+    bridge: str
+    generation: int
+
+
+@dataclass
+class RevalidationStats:
+    """What one :meth:`XlateHandler.revalidate` pass did to the datapath's flows."""
+
+    checked: int = 0
+    kept: int = 0
+    modified: int = 0
+    deleted: int = 0
+
+
+class XlateHandler:
+    """An upcall handler (:class:`~ovsnet.datapath.datapath.UpcallHandler`) for the
+    bridges of one datapath.
+
+    ``XlateHandler(br0)`` or ``XlateHandler([br-int, br-tun])``: each upcall
+    goes to the bridge owning its datapath input port. A real upcall
+    translates with side effects, so NORMAL learns MAC addresses (at the
+    time ``clock()`` returns, in seconds). ``last`` keeps the most recent
+    :class:`XlateResult` (for tracing), :attr:`ukeys` one :class:`Ukey` per
+    megaflow installed (by UFID). With ``track_ukeys=False`` nothing is
+    remembered and :meth:`revalidate` checks the datapath's own masked keys.
+    """
+
+    def __init__(self, bridges: Bridge | Iterable[Bridge],
+                 clock: Callable[[], float] | None = None, *, track_ukeys: bool = True):
+        self.bridges: list[Bridge] = [bridges] if isinstance(bridges, Bridge) else list(bridges)
+        if not self.bridges:
+            raise OfprotoError("an upcall handler needs at least one bridge")
         self.clock = clock or (lambda: int(time.monotonic()))  # whole seconds, as time_now()
+        self.track_ukeys = track_ukeys
         self.last: XlateResult | None = None
+        self.ukeys: dict[bytes, Ukey] = {}
+        #: bumped whenever a bridge or MAC table changed since the last revalidation
+        self.generation = 0
+        self._versions: tuple[int, ...] = ()
+        self._odp_map: dict[int, Bridge] = {}
+        self._map_versions: tuple[int, ...] | None = None
+        self._dirty = False
+        self._check_versions()
+
+    def set_bridges(self, bridges: Iterable[Bridge]) -> None:
+        """Serve a new set of bridges (after a reconfiguration); everything
+        installed needs revalidation."""
+        self.bridges = list(bridges)
+        if not self.bridges:
+            raise OfprotoError("an upcall handler needs at least one bridge")
+        self._map_versions = None
+        self._dirty = True
+        self.generation += 1
+
+    @property
+    def bridge(self) -> Bridge:
+        """The first bridge (the only one of a single-bridge handler)."""
+        return self.bridges[0]
+
+    # -- upcalls -------------------------------------------------------------
+
+    def _current_versions(self) -> tuple[int, ...]:
+        return tuple(b.version for b in self.bridges)
+
+    def _check_versions(self) -> tuple[int, ...]:
+        versions = self._current_versions()
+        if versions != self._versions:
+            self._versions = versions
+            self.generation += 1
+        return versions
+
+    def bridge_of_odp(self, odp_port: int) -> Bridge | None:
+        """The bridge whose port is datapath port ``odp_port`` (None if none is)."""
+        versions = self._current_versions()
+        if versions != self._map_versions:
+            self._odp_map = {}
+            for br in self.bridges:
+                for no in br.dp_port_names:
+                    self._odp_map.setdefault(no, br)
+            self._map_versions = versions
+        return self._odp_map.get(odp_port)
+
+    def flow_of_key(self, key) -> tuple[Bridge, OfFlow]:
+        """The bridge and flow translation starts from for a datapath flow key
+        (``xlate_lookup_ofproto`` + ``odp_flow_key_to_flow``); the flow is seen
+        under the bridge's ``vlan-limit``. Raises :class:`OfprotoError` for an
+        input port no bridge has."""
+        raw = key.raw if hasattr(key, "raw") else bytes(key)
+        odp_port = int.from_bytes(raw[_IN_PORT_OFFSET:_IN_PORT_OFFSET + _IN_PORT_SIZE],
+                                  sys.byteorder)
+        bridge = self.bridge_of_odp(odp_port)
+        if bridge is None:
+            known = ", ".join(str(p) for p in sorted(self._odp_map)) or "none"
+            raise OfprotoError(f"no bridge has datapath port {odp_port} (known: {known})")
+        from_key = getattr(bridge, "flow_from_key", None)
+        if from_key is None:
+            flow = OfFlow.from_flow_key(raw, bridge.ofport_of_odp)
+            return bridge, bridge.limit_vlans(flow)
+        # tunnel vports are shared: a tunnelled packet's port is found by its
+        # tunnel metadata, on whichever bridge has a matching tunnel port
+        candidates = [bridge, *(b for b in self.bridges
+                                if b is not bridge and odp_port in b.dp_port_names)]
+        error: OfprotoError | None = None
+        for br in candidates:
+            try:
+                return br.flow_from_key(raw)
+            except OfprotoError as e:
+                error = error or e
+        raise error  # type: ignore[misc]
 
     def handle(self, upcall: Upcall) -> UpcallReply | None:
         if upcall.kind != "miss":
             return None
         try:
-            flow = OfFlow.from_flow_key(upcall.key, self.bridge.ofport_of_odp)
+            bridge, flow = self.flow_of_key(upcall.key)
         except OfprotoError:
             return UpcallReply(b"", None)
-        result = xlate(self.bridge, flow, generate=True, now=self.clock())
+        result = xlate(bridge, flow, generate=True, now=self.clock())
         self.last = result
-        mask = None if result.slow else wc_to_key_mask(result.wc)
-        return UpcallReply(result.datapath_actions, mask)
+        if result.slow:
+            return UpcallReply(result.datapath_actions, None)
+        mask = wc_to_key_mask(result.wc)
+        if not self.track_ukeys:
+            return UpcallReply(result.datapath_actions, mask)
+        key = upcall.key.raw
+        ufid = derive_ufid(_masked(key, mask), mask)
+        self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name,
+                                self.generation)
+        return UpcallReply(result.datapath_actions, mask, ufid)
 
     def __call__(self, upcalls: Sequence[Upcall]) -> list[UpcallReply | None]:
+        self._check_versions()
         return [self.handle(u) for u in upcalls]
+
+    # -- revalidation ----------------------------------------------------------
+
+    def need_revalidate(self) -> bool:
+        """Whether a bridge or a MAC table changed since the last revalidation
+        (``backer->need_revalidate``)."""
+        return (self._dirty or self._current_versions() != self._versions
+                or any(b.mac_learning.need_revalidate for b in self.bridges))
+
+    def run(self, dp: Datapath, now: float | None = None) -> RevalidationStats | None:
+        """One pass of ofproto-dpif's main loop: expire idle MAC entries
+        (``mac_learning_run``) and, if anything changed, revalidate ``dp``'s
+        flows. Returns the revalidation's counts, or None if none was needed."""
+        t = self.clock() if now is None else now
+        changed = False
+        for b in self.bridges:
+            changed |= b.mac_learning.run(t)
+        if changed or self._dirty or self._current_versions() != self._versions:
+            return self.revalidate(dp, now=t)
+        return None
+
+    def revalidate(self, dp: Datapath, now: float | None = None) -> RevalidationStats:
+        """Translate every megaflow of ``dp`` again and fix the stale ones (``revalidate_ukey``).
+
+        A flow is deleted when the new translation is slow-pathed, fails, or
+        un-wildcards a bit the installed mask wildcards (the flow would match
+        packets the new translation does not cover); otherwise its actions are
+        replaced if they changed. Ukeys of flows the datapath no longer has
+        are dropped.
+        """
+        t = self.clock() if now is None else now
+        self._check_versions()
+        self._dirty = False
+        for b in self.bridges:
+            b.mac_learning.need_revalidate = False
+        stats = RevalidationStats()
+        present: set[bytes] = set()
+        for f in dp.flows():
+            stats.checked += 1
+            ufid = bytes(f.ufid)
+            present.add(ufid)
+            mask = bytes(f.mask)
+            actions = bytes(f.actions)
+            ukey = self.ukeys.get(ufid)
+            key = ukey.key if ukey is not None else bytes(f.key)
+            try:
+                bridge, flow = self.flow_of_key(key)
+            except OfprotoError:
+                dp.flow_del(ufid)
+                self.ukeys.pop(ufid, None)
+                stats.deleted += 1
+                continue
+            result = xlate(bridge, flow, generate=False, now=t)
+            new_mask = wc_to_key_mask(result.wc)
+            needs_more = (int.from_bytes(new_mask, "little") & ~int.from_bytes(mask, "little"))
+            if result.slow or result.error is not None or needs_more:
+                dp.flow_del(ufid)
+                self.ukeys.pop(ufid, None)
+                stats.deleted += 1
+                continue
+            if result.datapath_actions != actions:
+                dp.flow_set(result.datapath_actions, ufid)
+                stats.modified += 1
+            else:
+                stats.kept += 1
+            if self.track_ukeys:
+                self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name,
+                                        self.generation)
+        for ufid in [u for u in self.ukeys if u not in present]:
+            del self.ukeys[ufid]
+        return stats

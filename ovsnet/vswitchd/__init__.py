@@ -1,0 +1,20 @@
+"""The simulated ovs-vswitchd: a host's OVSDB in, ofproto bridges and the host datapath out.
+
+:class:`Vswitchd` reads the Open_vSwitch, Bridge, Port and Interface rows of
+one host (:func:`read_host_config`), builds an ofproto
+:class:`~ovsnet.ofproto.bridge.Bridge` per bridge and the host's shared
+datapath, answers the datapath's upcalls with translation and revalidates
+the installed megaflows after every change.
+"""
+
+from ovsnet.vswitchd.config import (
+           BridgeConfig,
+           HostConfig,
+           IfaceConfig,
+           PortConfig,
+           read_host_config,
+)
+from ovsnet.vswitchd.vswitchd import STANDALONE_FLOW, Vswitchd, allocate_ofports
+
+__all__ = ["STANDALONE_FLOW", "BridgeConfig", "HostConfig", "IfaceConfig", "PortConfig", "Vswitchd",
+           "allocate_ofports", "read_host_config"]

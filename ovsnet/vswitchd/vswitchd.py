@@ -1,0 +1,369 @@
+"""The simulated ovs-vswitchd of one host: OVSDB rows in, ofproto bridges and a datapath out.
+
+Configuration flows one way, as in Open vSwitch: the topology YAML becomes an
+OVSDB transaction (:mod:`ovsnet.ovsdb`), and :class:`Vswitchd` reads the
+database back (:func:`~ovsnet.vswitchd.config.read_host_config`) the way
+``vswitchd/bridge.c`` (``bridge_reconfigure``) does:
+
+- one :class:`~ovsnet.ofproto.bridge.Bridge` per Bridge row, its local port
+  being the Interface named like the bridge;
+- each Interface becomes an OpenFlow port: its ``ofport_request`` if it has
+  one (those are added first, as ``bridge_add_ports`` does), otherwise the
+  next number of ``alloc_ofp_port`` (ofproto.c: counting up from 1, below
+  32768, skipping numbers in use; OVS walks new ports in hash order, ovsnet by
+  name); its datapath port is the one :mod:`ovsnet.topology.dpports`
+  assigned (``external_ids:ovsnet-dp-port``); patch Interfaces whose
+  ``options:peer`` name each other are joined; tunnel Interfaces become
+  tunnel ports sharing their kind's vport;
+- the Port columns ``vlan_mode``, ``tag``, ``trunks``, ``cvlans`` and
+  ``other_config:qinq-ethtype``/``priority-tags`` configure NORMAL's bundles;
+  Open_vSwitch ``other_config:vlan-limit`` and Bridge ``other_config``
+  ``mac-aging-time``, ``mac-table-size`` and ``forward-bpdu`` the bridges;
+- a ``standalone`` bridge (the default ``fail_mode``) without controllers gets
+  the ``priority=0,actions=NORMAL`` flow that ``connmgr_flushed`` adds; a
+  ``secure`` one starts empty.
+
+OpenFlow flows are not in OVSDB: :meth:`Vswitchd.from_hostdb` loads each
+bridge's ``flows`` from the topology as ``ovs-ofctl add-flows`` would. All
+bridges share one datapath (:func:`~ovsnet.datapath.host.datapath_from_ports`)
+whose upcalls one :class:`~ovsnet.ofproto.upcall.XlateHandler` answers.
+Every change made through the vswitchd (flows, port flags, a new database
+state) is followed by revalidation of the installed megaflows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ovsnet.datapath.datapath import BatchResult, Datapath
+from ovsnet.datapath.host import datapath_from_ports
+from ovsnet.datapath.tunnel import Resolver
+from ovsnet.errors import OfprotoError
+from ovsnet.ofproto.bridge import Bridge, BridgePort, connect_patch
+from ovsnet.ofproto.flow_syntax import FlowMod
+from ovsnet.ofproto.mac_learning import MacLearning
+from ovsnet.ofproto.ofp_fields import OFPP_MAX
+from ovsnet.ofproto.upcall import RevalidationStats, XlateHandler
+from ovsnet.ofproto.vlan import VlanConfig, vlan_limit_from_config
+from ovsnet.topology.dpports import DATAPATH_NAMES, vport_name
+from ovsnet.topology.model import TUNNEL_TYPES, Interface, Position
+from ovsnet.vswitchd.config import BridgeConfig, HostConfig, read_host_config
+
+__all__ = ["FlowSource", "Vswitchd", "allocate_ofports"]
+
+#: ``alloc_ofp_port`` hands out numbers below this (the upper half is for controllers)
+_AUTO_OFPORT_LIMIT = 32768
+#: what ``connmgr_flushed`` installs on a standalone bridge without controllers
+STANDALONE_FLOW = "priority=0,actions=NORMAL"
+
+#: (flow text, where it was written or None)
+FlowSource = tuple[str, Position | None]
+
+
+def allocate_ofports(bridge: BridgeConfig) -> dict[str, int]:
+    """Interface name -> OpenFlow port for the bridge's interfaces (the local one excluded).
+
+    Requested numbers (``ofport_request``, 1..65279) come first, in name
+    order; a request that is out of range or already taken is treated as no
+    request, as ``ofport_install`` falls back to allocation. The others get
+    ``alloc_ofp_port``'s next free number.
+    """
+    out: dict[str, int] = {}
+    used: set[int] = set()
+    ifaces = [i for p in bridge.ports for i in p.interfaces if i.name != bridge.name]
+    for iface in ifaces:
+        req = iface.ofport_request
+        if req is not None and 1 <= req < OFPP_MAX and req not in used:
+            out[iface.name] = req
+            used.add(req)
+    next_no = 0
+    for iface in ifaces:
+        if iface.name in out:
+            continue
+        for _ in range(_AUTO_OFPORT_LIMIT):
+            next_no += 1
+            if next_no >= _AUTO_OFPORT_LIMIT:
+                next_no = 1
+            if next_no not in used:
+                break
+        else:
+            raise OfprotoError(f"bridge {bridge.name}: no free OpenFlow port number for "
+                               f"{iface.name}")
+        out[iface.name] = next_no
+        used.add(next_no)
+    return out
+
+
+def _dp_ports(config: HostConfig, datapath: str) -> dict[str, int]:
+    """vport name -> datapath port: recorded numbers first, then the lowest free ones."""
+    numbers: dict[str, int] = {DATAPATH_NAMES.get(datapath, "ovs-system"): 0}
+    pending: list[str] = []
+    for br in config.bridges:
+        for port in br.ports:
+            for iface in port.interfaces:
+                name = vport_name(Interface(iface.name, iface.type, iface.options))
+                if name is None or name in numbers:
+                    continue
+                if iface.dp_port is not None and iface.dp_port not in numbers.values():
+                    numbers[name] = iface.dp_port
+                elif name not in pending:
+                    pending.append(name)
+    taken = set(numbers.values())
+    no = 1
+    for name in pending:
+        if name in numbers:
+            continue
+        while no in taken:
+            no += 1
+        numbers[name] = no
+        taken.add(no)
+    return numbers
+
+
+class Vswitchd:
+    """One host's ovs-vswitchd: :attr:`bridges` (by name), the shared :attr:`datapath`
+    and its upcall :attr:`handler`.
+
+    Build it with :meth:`from_hostdb` (a host of a running
+    :class:`~ovsnet.ovsdb.deploy.Deployment`), :meth:`from_idl` or directly
+    from a :class:`HostConfig`. ``flows`` maps a bridge name to its OpenFlow
+    flows (text, or ``(text, Position)`` pairs for error messages). A flow
+    ovsnet cannot parse raises :class:`~ovsnet.errors.OfprotoError` unless
+    ``strict_flows`` is false; then it is skipped and listed in
+    :attr:`warnings`. ``clock`` returns seconds (MAC learning), ``dp_clock``
+    milliseconds (the datapath's flow timestamps).
+    """
+
+    def __init__(self, config: HostConfig, *, host_name: str = "host",
+                 flows: Mapping[str, Sequence[str | FlowSource]] | None = None,
+                 strict_flows: bool = True,
+                 clock: Callable[[], float] | None = None,
+                 dp_clock: Callable[[], int] | None = None,
+                 implementation: str | None = None,
+                 resolver: Resolver | None = None,
+                 underlay_ip: str | None = None):
+        self.host_name = host_name
+        self.clock = clock or (lambda: int(time.monotonic()))
+        self.strict_flows = strict_flows
+        self.warnings: list[str] = []
+        self.config = config
+        self.datapath_kind = ("netdev" if any(b.datapath_type == "netdev" for b in config.bridges)
+                              else "kernel")
+        self._dp_numbers = _dp_ports(config, self.datapath_kind)
+        self.bridges: dict[str, Bridge] = self._build_bridges(config, flows or {}, {})
+        ports = self._vport_table(config)
+        self.datapath: Datapath = datapath_from_ports(
+            host_name, self.datapath_kind, ports, implementation=implementation,
+            clock=dp_clock, resolver=resolver, underlay_ip=underlay_ip)
+        self.handler = XlateHandler(list(self.bridges.values()) or [Bridge("(none)")],
+                                    clock=self.clock)
+        self.datapath.handler = self.handler
+
+    # -- construction ------------------------------------------------------------
+
+    @classmethod
+    def from_idl(cls, idl, *, host=None, strict_flows: bool = True, **kwargs: Any) -> Vswitchd:
+        """The vswitchd of the database behind an IDL replica; ``host`` (a
+        :class:`~ovsnet.topology.model.Host`) supplies the OpenFlow flows,
+        the name and the underlay address."""
+        config = read_host_config(idl)
+        if host is not None:
+            kwargs.setdefault("host_name", host.name)
+            kwargs.setdefault("flows", {
+                name: list(zip(br.flows, br.flows_pos or [None] * len(br.flows), strict=False))
+                for name, br in host.bridges.items()})
+            if host.underlay is not None:
+                kwargs.setdefault("underlay_ip", str(host.underlay.ip.ip))
+        return cls(config, strict_flows=strict_flows, **kwargs)
+
+    @classmethod
+    def from_hostdb(cls, hostdb, **kwargs: Any) -> Vswitchd:
+        """The vswitchd of one host of a :class:`~ovsnet.ovsdb.deploy.Deployment`."""
+        hostdb.api.connection.run()
+        return cls.from_idl(hostdb.api.idl, host=hostdb.host, **kwargs)
+
+    def _vport_table(self, config: HostConfig) -> dict[int, tuple[str, str, dict[str, str]]]:
+        ports: dict[int, tuple[str, str, dict[str, str]]] = {}
+        for br in config.bridges:
+            for port in br.ports:
+                for iface in port.interfaces:
+                    name = vport_name(Interface(iface.name, iface.type, iface.options))
+                    if name is None:
+                        continue
+                    no = self._dp_numbers[name]
+                    if no not in ports:
+                        kind = "internal" if iface.name == br.name and not iface.type else iface.type
+                        ports[no] = (name, kind, iface.options)
+        return ports
+
+    def _build_bridges(self, config: HostConfig,
+                       flows: Mapping[str, Sequence[str | FlowSource]],
+                       old: Mapping[str, Bridge]) -> dict[str, Bridge]:
+        vlan_limit = vlan_limit_from_config(config.other_config)
+        bridges: dict[str, Bridge] = {}
+        patches: list[tuple[Bridge, str, int, str]] = []
+        for bc in config.bridges:
+            local = self._dp_numbers.get(bc.name, 0)
+            br = Bridge(bc.name, local_odp_port=local)
+            bridges[bc.name] = br
+            br.vlan_limit = vlan_limit
+            oc = bc.other_config
+            previous = old.get(bc.name)
+            if previous is not None:  # the MAC table survives a reconfiguration
+                br.mac_learning = previous.mac_learning
+                br.mac_learning.set_idle_time(MacLearning.from_other_config(oc).idle_time)
+                br.mac_learning.set_max_entries(MacLearning.from_other_config(oc).max_entries)
+            else:
+                br.mac_learning = MacLearning.from_other_config(oc)
+            br.forward_bpdu = oc.get("forward-bpdu", "false") == "true"
+            ofports = allocate_ofports(bc)
+            for port in bc.ports:
+                if len(port.interfaces) > 1:
+                    self.warnings.append(
+                        f"bridge {bc.name}: bond {port.name}: bonds are not modelled; its "
+                        f"interfaces are independent ports")
+                for iface in port.interfaces:
+                    if iface.name == bc.name:
+                        continue
+                    ofport = ofports[iface.name]
+                    if iface.type == "patch":
+                        patches.append((br, iface.name, ofport, iface.options.get("peer", "")))
+                        continue
+                    vport = vport_name(Interface(iface.name, iface.type, iface.options))
+                    odp = self._dp_numbers[vport] if vport is not None else None
+                    if iface.type in TUNNEL_TYPES:
+                        if not hasattr(br, "add_tunnel_port"):
+                            self.warnings.append(f"bridge {bc.name}: tunnel port {iface.name}: "
+                                                 "tunnel ports are not modelled")
+                            continue
+                        br.add_tunnel_port(iface.name, ofport, iface.type, iface.options,
+                                           odp_port=odp)
+                    else:
+                        br.add_port(iface.name, ofport, odp)
+                    if port.has_vlan_config:
+                        br.set_vlan_config(iface.name, VlanConfig.configure(
+                            vlan_mode=port.vlan_mode, tag=port.tag, trunks=port.trunks,
+                            cvlans=port.cvlans, other_config=port.other_config,
+                            port=port.name))
+        self._connect_patches(patches, bridges)
+        for bc in config.bridges:
+            br = bridges[bc.name]
+            if bc.fail_mode != "secure":
+                br.add_flow(STANDALONE_FLOW)
+            previous = old.get(bc.name)
+            if previous is not None:
+                for table in sorted(previous.tables):
+                    for rule in previous.tables[table]:
+                        br.add_flow(rule.payload)
+            else:
+                self._load_flows(br, flows.get(bc.name, ()))
+        return bridges
+
+    def _connect_patches(self, patches: list[tuple[Bridge, str, int, str]],
+                         bridges: Mapping[str, Bridge]) -> None:
+        by_name = {name: (br, name, ofport, peer) for br, name, ofport, peer in patches}
+        done: set[str] = set()
+        for br, name, ofport, peer in patches:
+            if name in done:
+                continue
+            other = by_name.get(peer)
+            if other is not None and other[3] == name and other[0] is not br:
+                connect_patch(br, name, ofport, other[0], other[1], other[2])
+                done.update((name, peer))
+            else:
+                # ovs-vswitchd creates the port; output to it goes nowhere
+                self.warnings.append(f"bridge {br.name}: patch port {name}: peer {peer!r} is "
+                                     "not a patch port pointing back")
+                br._add(BridgePort(name, ofport, None, peer=peer or None))
+                done.add(name)
+
+    def _load_flows(self, bridge: Bridge, flows: Iterable[str | FlowSource]) -> None:
+        for item in flows:
+            text, pos = (item, None) if isinstance(item, str) else item
+            try:
+                bridge.add_flow(text)
+            except OfprotoError as e:
+                where = f"{pos}: " if pos is not None else ""
+                message = f"{where}bridge {bridge.name}: flow not loaded: {e}"
+                if self.strict_flows:
+                    raise OfprotoError(message) from None
+                self.warnings.append(message.splitlines()[0])
+
+    # -- changes (each followed by revalidation) ------------------------------------
+
+    def bridge(self, name: str) -> Bridge:
+        try:
+            return self.bridges[name]
+        except KeyError:
+            known = ", ".join(self.bridges) or "none"
+            raise OfprotoError(f"no bridge {name!r} on host {self.host_name} "
+                               f"(bridges: {known})") from None
+
+    def add_flow(self, bridge: str, flow: FlowMod | str) -> RevalidationStats:
+        """``ovs-ofctl add-flow BRIDGE FLOW``, then revalidation."""
+        self.bridge(bridge).add_flow(flow)
+        return self.revalidate()
+
+    def add_flows(self, bridge: str, flows: Iterable[FlowMod | str]) -> RevalidationStats:
+        self.bridge(bridge).add_flows(flows)
+        return self.revalidate()
+
+    def del_flows(self, bridge: str) -> RevalidationStats:
+        """``ovs-ofctl del-flows BRIDGE``, then revalidation."""
+        self.bridge(bridge).del_flows()
+        return self.revalidate()
+
+    def mod_port(self, bridge: str, port: int | str, action: str) -> RevalidationStats:
+        """``ovs-ofctl mod-port BRIDGE PORT ACTION``, then revalidation."""
+        self.bridge(bridge).mod_port(port, action)
+        return self.revalidate()
+
+    def reconfigure(self, config: HostConfig) -> RevalidationStats:
+        """Apply a new database state (``bridge_reconfigure``), then revalidate.
+
+        Bridges are rebuilt from ``config``; a bridge that existed keeps its
+        OpenFlow flows and MAC table (a new one gets the standalone NORMAL
+        flow or nothing). Datapath ports come and go with their interfaces.
+        """
+        self.config = config
+        self._dp_numbers = _dp_ports(config, self.datapath_kind)
+        self.bridges = self._build_bridges(config, {}, self.bridges)
+        wanted = self._vport_table(config)
+        dp = self.datapath
+        for no, port in list(dp.ports.items()):
+            if no != 0 and (no not in wanted or wanted[no][0] != port.name):
+                dp.del_port(no)
+        if any(no not in dp.ports for no in wanted if no):
+            fresh = datapath_from_ports(self.host_name, self.datapath_kind, wanted)
+            for no, port in fresh.ports.items():
+                if no and no not in dp.ports:
+                    dp.add_port(port.name, port.type, port_no=no, vport=port.vport)
+        self.handler.set_bridges(list(self.bridges.values()) or [Bridge("(none)")])
+        return self.revalidate()
+
+    def reload(self, idl) -> RevalidationStats:
+        """Read the database behind ``idl`` again and apply it (:meth:`reconfigure`)."""
+        return self.reconfigure(read_host_config(idl))
+
+    # -- packets and housekeeping ----------------------------------------------------
+
+    def receive_frames(self, port: int | str, frames: Iterable[bytes], *,
+                       deliver: bool = True) -> BatchResult:
+        """Frames arriving on a datapath port, then one main-loop pass (:meth:`run`)."""
+        result = self.datapath.receive_frames(port, frames, deliver=deliver)
+        self.run()
+        return result
+
+    def run(self, now: float | None = None) -> RevalidationStats | None:
+        """One main-loop pass: MAC expiry, and revalidation if anything changed."""
+        return self.handler.run(self.datapath, now)
+
+    def revalidate(self) -> RevalidationStats:
+        """Revalidate every installed megaflow now."""
+        return self.handler.revalidate(self.datapath)
+
+    def port_names(self) -> dict[int, str]:
+        """Datapath port number -> name, the local ports included."""
+        return self.datapath.port_names()
