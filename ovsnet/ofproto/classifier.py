@@ -97,6 +97,18 @@ DEFAULT_PREFIXES = ("ip_dst", "ip_src")
 #: CLS_MAX_TRIES
 MAX_TRIES = 3
 
+_native: Any
+try:
+    import ovsnet._classifier as _native
+except ImportError:  # not built: the pure-Python lookup only
+    _native = None
+
+#: classifier implementations available here: ``"python"`` (the reference) always,
+#: ``"cython"`` (the compiled lookup of native/_classifier.pyx) when built
+IMPLEMENTATIONS: tuple[str, ...] = ("python",) if _native is None else ("python", "cython")
+#: the implementation new classifiers use unless told otherwise
+DEFAULT_IMPLEMENTATION = IMPLEMENTATIONS[-1]
+
 
 def _prefix_len(mask: int, width: int) -> int:
     """The CIDR length of ``mask``, or 0 if it is not a prefix (``minimask_get_prefix_len``)."""
@@ -304,7 +316,7 @@ class _Subtable:
 
     __slots__ = ("mask", "stage_items", "stage_members", "stage_masks", "stage_get", "stage_no",
                  "n_indices", "indices", "rules", "trie_plen", "ports_mask",
-                 "ports_mask_len", "ports_trie", "max_priority", "n_rules")
+                 "ports_mask_len", "ports_trie", "max_priority", "n_rules", "fast")
 
     def __init__(self, mask: tuple[tuple[str, int], ...], tries: list[_Trie]):
         self.mask = mask
@@ -334,10 +346,19 @@ class _Subtable:
         self.ports_trie = PrefixTrie(32)
         self.max_priority = -1
         self.n_rules = 0
+        self.refresh_fast()
 
     def set_tries(self, tries: list[_Trie]) -> None:
         md = dict(self.mask)
         self.trie_plen = [_prefix_len(md.get(t.member, 0), t.width) for t in tries]
+        if hasattr(self, "ports_trie"):
+            self.refresh_fast()
+
+    def refresh_fast(self) -> None:
+        """The tuple the compiled lookup reads (see native/_classifier.pyx)."""
+        self.fast = (self.n_indices, self.stage_no, self.stage_items, self.indices,
+                     self.rules, tuple(self.trie_plen), self.ports_mask, self.ports_mask_len,
+                     self.ports_trie, self.mask)
 
     def stage_values(self, i: int, flow: Any) -> tuple[int, ...]:
         vals = self.stage_get[i](flow)
@@ -386,10 +407,19 @@ class Classifier:
     three of :data:`PREFIX_FIELDS`, default ``ip_dst,ip_src``; ``()`` for none).
     """
 
-    def __init__(self, prefixes: Iterable[str] = DEFAULT_PREFIXES):
+    def __init__(self, prefixes: Iterable[str] = DEFAULT_PREFIXES,
+                 implementation: str | None = None):
+        impl = implementation or DEFAULT_IMPLEMENTATION
+        if impl not in IMPLEMENTATIONS:
+            raise OfprotoError(f"classifier implementation {impl!r} is not available here: "
+                               f"choose from {', '.join(IMPLEMENTATIONS)}")
+        self.implementation = impl
         self._subtables: dict[tuple[tuple[str, int], ...], _Subtable] = {}
         self._pvector: list[_Subtable] = []
         self._tries: list[_Trie] = []
+        self._tries_fast: tuple[tuple[str, int, int | None, int, PrefixTrie], ...] = ()
+        self._pv_fast: list[tuple] = []
+        self._pv_pri: list[int] = []
         self._n_rules = 0
         self.set_prefix_fields(prefixes)
 
@@ -415,10 +445,13 @@ class Classifier:
                 raise OfprotoError(f"prefixes: {name!r} is given twice")
             seen.add(member)
         self._tries = [_Trie(n) for n in names]
+        self._tries_fast = tuple((t.member, t.width, t.dl_type, t.stage, t.trie)
+                                 for t in self._tries)
         for st in self._subtables.values():
             st.set_tries(self._tries)
             for rules in st.rules.values():
                 self._trie_update(st, rules[0], +1)
+        self._publish()
 
     # -- contents -----------------------------------------------------------------------
 
@@ -528,6 +561,8 @@ class Classifier:
     def _publish(self) -> None:
         # pvector_publish: qsort by descending priority (glibc's merge sort is stable)
         self._pvector.sort(key=lambda s: -s.max_priority)
+        self._pv_fast = [st.fast for st in self._pvector]
+        self._pv_pri = [st.max_priority for st in self._pvector]
 
     def _trie_update(self, st: _Subtable, rule: ClsRule, delta: int) -> None:
         md = rule.match
@@ -553,6 +588,9 @@ class Classifier:
         flow, so that every flow agreeing with ``flow`` on ``wc``'s bits gets
         the same answer.
         """
+        if self.implementation == "cython":
+            return _native.lookup_wc(self._pv_fast, self._pv_pri, self._tries_fast,
+                                     flow.__dict__, {} if wc is None else wc.masks)
         if wc is None:
             return self._lookup_nowc(flow)
         tries = self._tries

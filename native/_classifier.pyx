@@ -1,0 +1,209 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled lookup of the OpenFlow classifier, with OVS's wildcard tracking.
+
+Private: use :class:`ovsnet.ofproto.classifier.Classifier`, which documents
+what is modelled (lib/classifier.c ``classifier_lookup__``, ``find_match_wc``,
+``check_tries``, ``trie_lookup_value``) and holds the pure-Python reference
+this module must agree with, rule for rule and wildcard bit for wildcard bit.
+
+The classifier's own Python structures are shared, not copied: every
+subtable carries a ``fast`` tuple (built by ``_Subtable.refresh_fast``) of
+
+    (n_indices, stage_no, stage_items, indices, rules, trie_plen,
+     ports_mask, ports_mask_len, ports_trie, mask)
+
+whose dicts and lists are the very objects insertion and removal update, and
+the classifier passes its subtables in lookup order with their maximum
+priorities. Only the lookup is compiled; insertion, removal and the tries'
+contents stay in Python.
+"""
+
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+
+
+cdef inline object _dget(dict d, object key):
+    """``d.get(key, 0)``."""
+    cdef PyObject *p = PyDict_GetItem(d, key)
+    if p == NULL:
+        return 0
+    return <object>p
+
+
+cdef inline void _or_into(dict masks, object member, object mask):
+    """``masks[member] = masks.get(member, 0) | mask`` (``flow_wildcards`` OR)."""
+    cdef PyObject *p = PyDict_GetItem(masks, member)
+    if p == NULL:
+        PyDict_SetItem(masks, member, mask)
+    else:
+        PyDict_SetItem(masks, member, (<object>p) | mask)
+
+
+cdef inline void _fold_stages(tuple stage_items, Py_ssize_t n_stages, dict masks):
+    """``no_match:``: OR in the mask bits of the first ``n_stages`` stages."""
+    cdef Py_ssize_t i, j
+    cdef tuple items, item
+    for i in range(n_stages):
+        items = <tuple>PyTuple_GET_ITEM(stage_items, i)
+        for j in range(PyTuple_GET_SIZE(items)):
+            item = <tuple>PyTuple_GET_ITEM(items, j)
+            _or_into(masks, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1))
+
+
+cdef object _ONE = 1
+
+
+cdef inline object _prefix_mask(int n, int width):
+    """The first ``n`` bits of a ``width``-bit field (a Python int: fields reach 128 bits)."""
+    if n <= 0:
+        return 0
+    return ((_ONE << n) - 1) << (width - n)
+
+
+def trie_lookup(object trie, object value):
+    """``PrefixTrie.lookup`` (``trie_lookup_value``): ``(maskbits, plens)`` for ``value``."""
+    cdef int n = trie.n_bits
+    cdef list covered = trie._covered
+    cdef dict stored_by_len = trie._stored
+    cdef dict stored
+    cdef object plens = 0
+    cdef int plen, lo, hi, mid, depth
+    for plen_obj, stored_obj in stored_by_len.items():
+        plen = plen_obj
+        if (value >> (n - plen)) in <dict>stored_obj:
+            plens |= _ONE << plen
+    if not trie._n:
+        return 0, plens
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if (value >> (n - mid)) in <dict>covered[mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    depth = lo
+    if depth >= n:
+        return n, plens
+    here = value >> (n - depth)
+    stored_obj = stored_by_len.get(depth)
+    if stored_obj is not None and here in <dict>stored_obj:
+        other = (value >> (n - depth - 1)) ^ 1
+        if other not in <dict>covered[depth + 1]:
+            return depth, plens
+    return depth + 1, plens
+
+
+def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks):
+    """``classifier_lookup__`` with wildcard tracking; returns the rule or None.
+
+    ``pvector`` holds the subtables' ``fast`` tuples in lookup order and
+    ``priorities`` their maximum priorities; ``tries`` the classifier's tries
+    as ``(member, width, dl_type, stage, PrefixTrie)``; ``flow`` an
+    ``OfFlow``'s member dict; ``masks`` a ``FlowWildcards``' dict, updated in
+    place.
+    """
+    cdef Py_ssize_t n_tries = PyTuple_GET_SIZE(tries)
+    cdef list trie_ctx = [None] * n_tries
+    cdef object hard = None
+    cdef long hard_pri = -1
+    cdef long max_pri
+    cdef Py_ssize_t k, n_sub = len(pvector)
+    cdef tuple fast, stage_no, stage_items, items, item, trie_plen, trie, ctx
+    cdef list indices, acc
+    cdef dict rules_by_value
+    cdef Py_ssize_t n, i, j, m, n_stages
+    cdef int stage, plen, maskbits, width, ports_mask_len
+    cdef bint skipped
+    cdef object rules, member, pm, plens, value
+    cdef unsigned long ports_mask, pvalue, bits
+    for k in range(n_sub):
+        max_pri = priorities[k]
+        if max_pri <= hard_pri:
+            break
+        fast = <tuple>pvector[k]
+        n = fast[0]
+        stage_no = fast[1]
+        stage_items = fast[2]
+        indices = fast[3]
+        rules_by_value = fast[4]
+        trie_plen = fast[5]
+        acc = []
+        rules = None
+        n_stages = -1  # >= 0: the subtable cannot match; un-wildcard this many stages
+        i = 0
+        while True:
+            # check_tries before hashing stage i (the final stage when i == n)
+            if n_tries:
+                stage = stage_no[i]
+                skipped = False
+                for j in range(n_tries):
+                    plen = trie_plen[j]
+                    trie = <tuple>PyTuple_GET_ITEM(tries, j)
+                    if not plen or <int>trie[3] != stage:
+                        continue
+                    ctx = trie_ctx[j]
+                    if ctx is None:
+                        if trie[2] is None or flow["dl_type"] == trie[2]:
+                            ctx = trie_lookup(trie[4], flow[trie[0]])
+                        else:
+                            ctx = (0, -1)  # prerequisites not met: every length, never skip
+                        trie_ctx[j] = ctx
+                    plens = ctx[1]
+                    if not (plens >> plen) & 1:
+                        maskbits = ctx[0]
+                        width = trie[1]
+                        pm = _prefix_mask(maskbits, width)
+                        if maskbits <= plen:
+                            if pm:
+                                _or_into(masks, trie[0], pm)
+                            skipped = True
+                            break
+                        if _dget(masks, trie[0]) & pm == pm:
+                            skipped = True
+                            break
+                if skipped:
+                    n_stages = i
+                    break
+            items = <tuple>PyTuple_GET_ITEM(stage_items, i)
+            for m in range(PyTuple_GET_SIZE(items)):
+                item = <tuple>PyTuple_GET_ITEM(items, m)
+                acc.append(flow[<object>PyTuple_GET_ITEM(item, 0)]
+                           & <object>PyTuple_GET_ITEM(item, 1))
+            if i < n:
+                if tuple(acc) not in <dict>indices[i]:
+                    n_stages = i + 1
+                    break
+                i += 1
+                continue
+            rules = rules_by_value.get(tuple(acc))
+            if rules is None:
+                ports_mask_len = fast[7]
+                if ports_mask_len:
+                    # final-stage miss with the ports trie (CVE-2023-5366 fix)
+                    ports_mask = fast[6]
+                    pvalue = ((<unsigned long>flow["tp_src"] << 16)
+                              | <unsigned long>flow["tp_dst"]) & ports_mask
+                    maskbits = trie_lookup(fast[8], pvalue)[0]
+                    bits = ports_mask & (<unsigned long>_prefix_mask(maskbits, 32))
+                    src_bits = (bits >> 16) | _dget(masks, "tp_src")
+                    dst_bits = (bits & 0xFFFF) | _dget(masks, "tp_dst")
+                    _fold_stages(stage_items, n + 1, masks)
+                    masks["tp_src"] = src_bits
+                    masks["tp_dst"] = dst_bits
+                    break
+            # a hit, or a final-stage miss without ports: the whole mask counts
+            for item in <tuple>fast[9]:
+                _or_into(masks, <object>PyTuple_GET_ITEM(item, 0),
+                         <object>PyTuple_GET_ITEM(item, 1))
+            break
+        if n_stages >= 0:
+            _fold_stages(stage_items, n_stages, masks)
+            continue
+        if rules is not None:
+            match = (<list>rules)[0]
+            if <long>match.priority > hard_pri:
+                hard = match
+                hard_pri = match.priority
+    return hard
