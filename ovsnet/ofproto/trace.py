@@ -1,0 +1,178 @@
+"""``ofproto/trace`` output: the text ``ovs-appctl ofproto/trace`` prints, and a JSON form.
+
+Modelled on Open vSwitch 3.1's ``ofproto/ofproto-dpif-trace.c``
+(``ofproto_trace__``, ``oftrace_node_print_details``): translation reports
+a tree of nodes (bridges, tables, actions, details ``->``, warnings ``>>``,
+errors ``>>>> ... <<<<``); a node is indented one level more than its
+parent unless it is the last non-terminal node of its list, which is how a
+resubmit at the end of a rule's actions prints its table at the same
+indentation. Then come ``Final flow:``, ``Megaflow:``, ``Datapath
+actions:`` and, if need be, the slow-path explanation or the translation
+failure.
+
+:func:`~ovsnet.ofproto.xlate.xlate` records a flat list of
+:class:`~ovsnet.ofproto.xlate.TraceStep` (table lookups with their nesting
+depth and action lines); :func:`trace_tree` rebuilds OVS's tree from it: a
+nested table hangs after the ``resubmit``/``goto_table`` line that caused
+it, a patch peer's tables under their ``bridge("...")`` line, and the action
+set's execution at the end of the table that ran last. Lines are classified
+as OVS's node types by their text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ovsnet.datapath import odp
+from ovsnet.datapath.flow_format import format_flow
+from ovsnet.datapath.flow_key import KEY_SIZE, FlowKey
+from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
+from ovsnet.ofproto.xlate import ACTION_SET, TraceStep, XlateResult
+
+__all__ = ["TraceNode", "flow_text", "trace_json", "trace_text", "trace_tree"]
+
+#: node types of ofproto-dpif-trace.h (``enum oftrace_node_type``)
+BRIDGE, TABLE, ACTION, DETAIL, WARN, ERROR = "bridge", "table", "action", "detail", "warn", "error"
+_TERMINAL = {ACTION, DETAIL, WARN, ERROR}
+
+#: messages translation reports as OFT_DETAIL (``->``) in ofproto-dpif-xlate.c
+_DETAILS = ("no learned MAC for destination, flooding", "forwarding to learned port",
+            "learned port is input port, dropping",
+            "packet has reserved destination MAC, dropping", "OFPPC_NO_FWD set, skipping output")
+_DETAIL_PREFIXES = ("learned that ", "action set ")
+#: messages reported as OFT_WARN (``>>``), ``xlate_report_info`` among them
+_WARNS = ("no input bundle, dropping", "partial VLAN tag, dropping",
+          "disallowed VLAN VID for this input port, dropping", "learned port is unknown, dropping",
+          "Nonexistent output port", "skipping output to input port")
+_WARN_RE = re.compile(r"^(unmet prerequisites for .*|output port \d+ is out of range"
+                      r"|patch port .* has no peer, skipping output)$")
+#: action lines after which translation goes on in another table (a child node)
+_TRIGGER_RE = re.compile(r'^(resubmit\(|goto_table:|bridge\(")')
+
+
+@dataclass
+class TraceNode:
+    """One node of the trace tree (``struct oftrace_node``)."""
+
+    kind: str
+    text: str
+    children: list[TraceNode] = field(default_factory=list)
+
+
+def _line_kind(text: str) -> tuple[str, str]:
+    if text.startswith(">>>> ") and text.endswith(" <<<<"):
+        return ERROR, text[5:-5]
+    if text.startswith('bridge("'):
+        return BRIDGE, text
+    if text in _DETAILS or text.startswith(_DETAIL_PREFIXES):
+        return DETAIL, text
+    if text in _WARNS or _WARN_RE.match(text):
+        return WARN, text
+    return ACTION, text
+
+
+def trace_tree(bridge: str, steps: list[TraceStep]) -> list[TraceNode]:
+    """The tree of ``steps`` under a ``bridge("BRIDGE")`` root node."""
+    root = TraceNode(BRIDGE, f'bridge("{bridge}")')
+    #: per depth, the last table node and its line nodes still able to take a child
+    open_steps: dict[int, tuple[TraceNode, list[TraceNode], list[int]]] = {}
+    for step in steps:
+        node = TraceNode(TABLE, step.line())
+        lines = [TraceNode(*_line_kind(a)) for a in step.actions]
+        node.children = list(lines)
+        triggers = [i for i, n in enumerate(lines) if _TRIGGER_RE.match(n.text)]
+        if step.table == ACTION_SET:
+            parent = open_steps.get(step.depth)
+            (parent[0].children if parent else root.children).append(node)
+            continue
+        parent = open_steps.get(step.depth - 1)
+        if parent is None:
+            root.children.append(node)
+        else:
+            p_node, p_lines, p_triggers = parent
+            if p_triggers:
+                i = p_triggers.pop(0)
+                trigger = p_lines[i]
+                if trigger.kind == BRIDGE:
+                    trigger.children.append(node)
+                else:
+                    # after the trigger line and whatever hangs there already
+                    at = p_node.children.index(trigger) + 1
+                    p_node.children.insert(at, node)
+            else:
+                p_node.children.append(node)
+        open_steps[step.depth] = (node, lines, triggers)
+        for d in [d for d in open_steps if d > step.depth]:
+            del open_steps[d]
+    return [root]
+
+
+def _print(out: list[str], nodes: list[TraceNode], level: int) -> None:
+    """``oftrace_node_print_details``."""
+    for k, node in enumerate(nodes):
+        if node.kind == BRIDGE:
+            out.append("")
+        more = k + 1 < len(nodes) or node.kind in _TERMINAL
+        pad = " " * ((level + more) * 4)
+        if node.kind == DETAIL:
+            out.append(f"{pad} -> {node.text}")
+        elif node.kind == WARN:
+            out.append(f"{pad} >> {node.text}")
+        elif node.kind == ERROR:
+            out.append(f"{pad} >>>> {node.text} <<<<")
+        elif node.kind == BRIDGE:
+            out.append(f"{pad}{node.text}")
+            out.append(pad + "-" * len(node.text))
+        else:
+            out.append(f"{pad}{node.text}")
+        _print(out, node.children, level + 2 * more)
+
+
+def flow_text(flow: OfFlow) -> str:
+    """``flow_format`` of ``flow`` (the ``Flow:`` line), ports by number."""
+    raw = bytearray(KEY_SIZE)
+    for member, offset, size, order in KEY_MEMBERS:
+        value = getattr(flow, member)
+        if value:
+            raw[offset:offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, order)
+    raw[0:4] = flow.in_port.to_bytes(4, "little")
+    return format_flow(FlowKey(bytes(raw)))
+
+
+def trace_text(bridge: str, result: XlateResult) -> str:
+    """The whole ``ofproto/trace`` text of one translation starting on ``bridge``."""
+    out = [f"Flow: {flow_text(result.flow)}"]
+    _print(out, trace_tree(bridge, result.trace), 0)
+    final = "unchanged" if result.final_flow == result.flow else flow_text(result.final_flow)
+    out += ["", f"Final flow: {final}", f"Megaflow: {result.megaflow()}",
+            f"Datapath actions: {odp.format_actions(result.datapath_actions) or 'drop'}"]
+    if result.error is not None:
+        out += ["", f"Translation failed ({result.error}), packet is dropped."]
+    elif result.slow:
+        out += ["", "This flow is handled by the userspace slow path because it:",
+                "  - Uses action(s) not supported by datapath."]
+    return "\n".join(out) + "\n"
+
+
+def trace_json(bridge: str, result: XlateResult, ports: dict[int, str]) -> dict[str, Any]:
+    """One trace as a JSON-ready object (see ``ovsnet trace --format json``)."""
+    return {
+        "bridge": bridge,
+        "flow": flow_text(result.flow),
+        "tables": [
+            {"bridge": s.bridge, "table": None if s.table == ACTION_SET else s.table,
+             "rule": s.rule, "priority": s.priority, "cookie": s.cookie, "depth": s.depth,
+             "actions": list(s.actions)}
+            for s in result.trace
+        ],
+        "final_flow": flow_text(result.final_flow),
+        "megaflow": result.megaflow(),
+        "datapath_actions": odp.format_actions(result.datapath_actions) or "drop",
+        "ports": {str(no): name for no, name in sorted(ports.items())},
+        "errors": list(result.errors),
+        "error": result.error,
+        "slow": result.slow,
+        "unsupported": list(result.unsupported),
+    }
