@@ -7,12 +7,19 @@ name (``struct ofport_dpif``, ``ofp_port_to_odp_port``,
 ``odp_port_to_ofp_port`` in ofproto/ofproto-dpif.c), and the OpenFlow tables,
 one :class:`~ovsnet.ofproto.classifier.Classifier` each (``struct oftable``).
 The bridge's internal port is ``LOCAL`` (OpenFlow port 0xfffe).
+
+Tunnel ports (:meth:`Bridge.add_tunnel_port`) follow ``ofproto/tunnel.c``:
+every tunnel port of one type and UDP port shares one datapath vport, so a
+packet from that vport reaches its OpenFlow port by its tunnel metadata
+(:meth:`Bridge.lookup_input`, see :mod:`ovsnet.ofproto.tunnel`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.classifier import DEFAULT_PREFIXES, Classifier, ClsRule
@@ -20,9 +27,18 @@ from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
 from ovsnet.ofproto.mac_learning import MacLearning
 from ovsnet.ofproto.of_flow import OfFlow
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
+from ovsnet.ofproto.tunnel import (
+    TunnelConfig,
+    parse_tunnel_config,
+    tnl_match_key,
+    tnl_port_receive,
+    tunnel_dst,
+)
 from ovsnet.ofproto.vlan import DEFAULT_VLAN_LIMIT, VlanConfig, effective_vlan_limit
 
 __all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
+
+_LITTLE = sys.byteorder == "little"
 
 #: OpenFlow tables of a bridge (ofproto.h N_TABLES), the last one internal
 N_TABLES = 255
@@ -40,7 +56,8 @@ class BridgePort:
     ``no_flood`` and ``no_fwd`` are OpenFlow's ``OFPPC_NO_FLOOD`` and
     ``OFPPC_NO_FWD`` (set with :meth:`Bridge.mod_port`). A patch port has no
     datapath port (``odp_port`` None) and names its ``peer`` port; see
-    :func:`connect_patch`.
+    :func:`connect_patch`. A tunnel port has its :class:`TunnelConfig` in
+    ``tunnel`` and the shared tunnel vport as ``odp_port``.
     """
 
     name: str
@@ -49,6 +66,7 @@ class BridgePort:
     no_flood: bool = False
     no_fwd: bool = False
     peer: str | None = None
+    tunnel: TunnelConfig | None = None
 
 
 class Bridge:
@@ -88,6 +106,10 @@ class Bridge:
         #: megaflows translated at an older version need revalidation (OVS's
         #: ``need_revalidate`` / ``tables_version``)
         self.version = 0
+        #: tunnel vport name -> its datapath port (shared by the tunnel ports behind it)
+        self._tunnel_vports: dict[str, int] = {}
+        #: ``tnl_match_key`` -> ofport of the tunnel port it selects
+        self._tnl_matches: dict[tuple, int] = {}
         self._add(BridgePort(name, OFPP_LOCAL, local_odp_port))
 
     # -- ports ---------------------------------------------------------------
@@ -100,19 +122,160 @@ class Bridge:
         return self._add(BridgePort(name, ofport, odp_port))
 
     def _add(self, port: BridgePort) -> BridgePort:
+        odp = None if port.tunnel is not None else port.odp_port
         for what, index, key in (("name", self._by_name, port.name),
                                  ("ofport", self._by_ofport, port.ofport),
-                                 ("odp_port", self._by_odp, port.odp_port)):
+                                 ("odp_port", self._by_odp, odp)):
             if key is not None and key in index:
                 raise OfprotoError(f"bridge {self.name}: {what} {key!r} of port "
                                    f"{port.name!r} is already used by port "
                                    f"{index[key].name!r}")
+        if odp is not None and odp in self._tunnel_vports.values():
+            vport = next(n for n, p in self._tunnel_vports.items() if p == odp)
+            raise OfprotoError(f"bridge {self.name}: odp_port {odp} of port {port.name!r} is "
+                               f"already used by the tunnel vport {vport}")
         self._by_name[port.name] = port
         self._by_ofport[port.ofport] = port
-        if port.odp_port is not None:
-            self._by_odp[port.odp_port] = port
+        if odp is not None:
+            self._by_odp[odp] = port
         self.version += 1
         return port
+
+    # -- tunnel ports (ofproto/tunnel.c) ----------------------------------------
+
+    def add_tunnel_port(self, name: str, ofport: int, type_: str,
+                        options: Mapping[str, Any] | None = None, *,
+                        odp_port: int | None = None) -> BridgePort:
+        """Add a tunnel port from an Interface row's ``type`` and ``options`` (``tnl_port_add``).
+
+        ``type_`` is ``vxlan``, ``geneve`` or ``gre``; ``options`` the
+        Interface ``options`` column (see
+        :func:`~ovsnet.ofproto.tunnel.parse_tunnel_config`; values may be
+        numbers or strings). ``odp_port`` is the datapath port of the shared
+        tunnel vport (``vxlan_sys_4789`` ...); without it the number the vport
+        already has on this bridge or a patch peer is used, else the lowest
+        datapath port number this bridge does not use. Raises
+        :class:`OfprotoError` for bad options, a vport number that disagrees
+        with the vport's existing one, and for a port whose receive match
+        (key, addresses) duplicates another tunnel port's, which OVS refuses.
+        """
+        if not 1 <= ofport < OFPP_MAX:
+            raise OfprotoError(f"bridge {self.name}: port {name!r} ofport {ofport} is out of "
+                               f"range: must be 1..{OFPP_MAX - 1}")
+        config = parse_tunnel_config(type_, {k: str(v) for k, v in (options or {}).items()},
+                                     name=name)
+        return self._add_tunnel(name, ofport, config, odp_port)
+
+    def _add_tunnel(self, name: str, ofport: int, config: TunnelConfig,
+                    odp_port: int | None) -> BridgePort:
+        vport = config.vport
+        known = self._vport_number(vport)
+        if odp_port is None:
+            odp_port = known if known is not None else self._free_odp_port()
+        elif known is not None and known != odp_port:
+            raise OfprotoError(f"bridge {self.name}: tunnel port {name!r}: its vport {vport} "
+                               f"is datapath port {known}, not {odp_port} (tunnel ports of "
+                               f"one type and UDP port share one datapath port)")
+        if odp_port in self._by_odp:
+            raise OfprotoError(f"bridge {self.name}: tunnel port {name!r}: odp_port {odp_port} "
+                               f"is already used by port {self._by_odp[odp_port].name!r}")
+        other = next((n for n, p in self._tunnel_vports.items() if p == odp_port and n != vport),
+                     None)
+        if other is not None:
+            raise OfprotoError(f"bridge {self.name}: tunnel port {name!r}: odp_port {odp_port} "
+                               f"is already the tunnel vport {other}")
+        key = tnl_match_key(config, odp_port)
+        for bridge in (self, *self.patch_bridges):
+            clash = bridge._tnl_matches.get(key)
+            if clash is not None:
+                raise OfprotoError(
+                    f"bridge {self.name}: tunnel port {name!r} has the same receive match as "
+                    f"port {bridge.port(clash).name!r} of bridge {bridge.name} (same type, "
+                    f"UDP port, key and addresses); OVS refuses such a port")
+        port = self._add(BridgePort(name, ofport, odp_port, tunnel=config))
+        self._tunnel_vports[vport] = odp_port
+        self._tnl_matches[key] = ofport
+        return port
+
+    def _vport_number(self, vport: str) -> int | None:
+        for bridge in (self, *self.patch_bridges):
+            if vport in bridge._tunnel_vports:
+                return bridge._tunnel_vports[vport]
+        return None
+
+    def _free_odp_port(self) -> int:
+        used = set(self._by_odp) | set(self._tunnel_vports.values())
+        n = 1
+        while n in used:
+            n += 1
+        return n
+
+    def reconfigure_tunnel_port(self, name: str, type_: str,
+                                options: Mapping[str, Any] | None = None, *,
+                                odp_port: int | None = None) -> BridgePort:
+        """Apply new Interface ``type``/``options`` to a tunnel port (``tnl_port_reconfigure``).
+
+        The port keeps its name and ofport; on error it is left unchanged.
+        """
+        old = self._by_name.get(name)
+        if old is None or old.tunnel is None:
+            raise OfprotoError(f"bridge {self.name}: no tunnel port {name!r} to reconfigure")
+        config = parse_tunnel_config(type_, {k: str(v) for k, v in (options or {}).items()},
+                                     name=name)
+        self._remove_tunnel(old)
+        try:
+            return self._add_tunnel(name, old.ofport, config, odp_port)
+        except OfprotoError:
+            self._add_tunnel(name, old.ofport, old.tunnel, old.odp_port)
+            raise
+
+    def _remove_tunnel(self, port: BridgePort) -> None:
+        assert port.tunnel is not None
+        del self._by_name[port.name]
+        del self._by_ofport[port.ofport]
+        self._tnl_matches.pop(tnl_match_key(port.tunnel, port.odp_port), None)
+        vport = port.tunnel.vport
+        if not any(p.tunnel is not None and p.tunnel.vport == vport
+                   for p in self._by_ofport.values()):
+            self._tunnel_vports.pop(vport, None)
+        self.version += 1
+
+    @property
+    def tunnel_ports(self) -> list[BridgePort]:
+        """The tunnel ports, by ofport."""
+        return [p for p in self.ports if p.tunnel is not None]
+
+    def lookup_input(self, odp_port: int, flow: OfFlow) -> tuple[Bridge, BridgePort]:
+        """The bridge and port a packet from datapath port ``odp_port`` enters
+        (``xlate_lookup_ofproto_``).
+
+        A packet with tunnel metadata (a tunnel destination) is mapped by
+        that metadata to a tunnel port of this bridge or of a bridge behind a
+        patch port (``tnl_port_receive``); any other by its datapath port.
+        Raises :class:`OfprotoError` with OVS's message when there is none
+        (OVS then drops the packet).
+        """
+        if tunnel_dst(flow):
+            for bridge in (self, *self.patch_bridges):
+                ofport = tnl_port_receive(bridge._tnl_matches, flow, odp_port)
+                if ofport is not None:
+                    return bridge, bridge._by_ofport[ofport]
+            raise OfprotoError("no OpenFlow tunnel port for this packet")
+        for bridge in (self, *self.patch_bridges):
+            port = bridge._by_odp.get(odp_port)
+            if port is not None:
+                return bridge, port
+        raise OfprotoError(f"no OpenFlow port for datapath port {odp_port}")
+
+    def flow_from_key(self, key) -> tuple[Bridge, OfFlow]:
+        """The bridge and :class:`OfFlow` for a datapath flow key, its input port
+        resolved by :meth:`lookup_input` (tunnel metadata included)."""
+        raw = key.raw if hasattr(key, "raw") else bytes(key)
+        flow = OfFlow.from_flow_key(raw, lambda odp: odp & 0xFFFF)
+        odp_port = int.from_bytes(raw[0:4], "little" if _LITTLE else "big")
+        bridge, port = self.lookup_input(odp_port, flow)
+        flow.set("in_port", port.ofport)
+        return bridge, bridge.limit_vlans(flow)
 
     def set_vlan_config(self, port: int | str, config: VlanConfig) -> None:
         """Give a port's bundle its VLAN settings (the Port columns ``vlan_mode``,
@@ -166,7 +329,7 @@ class Bridge:
                                f"forward, noforward)")
         new = replace(old, **{flag: negate})
         self._by_name[new.name] = self._by_ofport[new.ofport] = new
-        if new.odp_port is not None:
+        if new.odp_port is not None and new.tunnel is None:
             self._by_odp[new.odp_port] = new
         self.version += 1
         return new
@@ -182,6 +345,12 @@ class Bridge:
         """``odp_port_to_ofp_port``: raises :class:`OfprotoError` for an unknown port."""
         port = self._by_odp.get(odp_port)
         if port is None:
+            for vport, number in self._tunnel_vports.items():
+                if number == odp_port:
+                    raise OfprotoError(
+                        f"bridge {self.name}: datapath port {odp_port} is the tunnel vport "
+                        f"{vport}: its packets reach a tunnel port by their tunnel metadata "
+                        f"(use Bridge.lookup_input or Bridge.flow_from_key)")
             known = ", ".join(str(p) for p in sorted(self._by_odp))
             raise OfprotoError(f"bridge {self.name} has no datapath port {odp_port} "
                                f"(known: {known})")
@@ -206,8 +375,12 @@ class Bridge:
 
     @property
     def dp_port_names(self) -> dict[int, str]:
-        """Datapath port -> name, for printing datapath actions."""
-        return {p.odp_port: p.name for p in self._by_ofport.values() if p.odp_port is not None}
+        """Datapath port -> name, for printing datapath actions (tunnel vports by
+        their shared name, ``vxlan_sys_4789`` ...)."""
+        names = {p.odp_port: p.name for p in self._by_ofport.values()
+                 if p.odp_port is not None and p.tunnel is None}
+        names.update({number: vport for vport, number in self._tunnel_vports.items()})
+        return names
 
     # -- flows ---------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from ovsnet.datapath import odp
 from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, UserspaceAttr, nla, nla_u32
 from ovsnet.ofproto import ofp_actions as A
+from ovsnet.ofproto import tunnel as tnl
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
 from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
@@ -290,7 +291,7 @@ def format_megaflow(wc: FlowWildcards, flow: OfFlow) -> str:
     for member, (value, mask) in match.members().items():
         target = head if member in ("pkt_mark", "recirc_id", "dp_hash", "skb_priority") else rest
         target.set_member(member, value, mask)
-    body = format_match(rest)
+    body = tnl.insert_megaflow_tokens(format_match(rest), wc.masks, flow)
     inner_mask = wc.get("vlan1_tci") if wc.get("vlan_tci") else 0
     if inner_mask:
         # match_format prints each VLAN header in turn: dl_vlan1 follows dl_vlan
@@ -359,6 +360,8 @@ class _Ctx:
         self.slow = False
         self.trace: list[TraceStep] = []
         self.step: TraceStep | None = None
+        #: ``orig_tunnel_ipv6_dst``: where the packet was tunnelled to (0: not tunnelled)
+        self.orig_tunnel_dst = tnl.tunnel_dst(flow)
 
     # -- reporting ----------------------------------------------------------
 
@@ -480,6 +483,8 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
     for member, n, writable in fields:
         v, bv = getattr(flow, member), getattr(base, member)
         m = wc.get(member) if writable else 0
+        if member == "nw_tos":  # the tunnel's ECN bits are left alone
+            m &= tnl.tos_commit_mask(flow, base)
         if v == bv:
             m = 0
         else:
@@ -865,13 +870,14 @@ def _patch_output(ctx: _Ctx, port) -> None:
                  "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst",
                  *(f"reg{i}" for i in range(16))):
         setattr(flow, name, 0)
-    for name in ("tun_id", "tun_src", "tun_dst", "tun_ipv6_src", "tun_ipv6_dst", "tun_flags",
-                 "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst"):
-        ctx.wc.masks.pop(name, None)
+    tnl_wc = {m: ctx.wc.masks.pop(m) for m in tnl.TUNNEL_MEMBERS if m in ctx.wc.masks}
     ctx.report(f'bridge("{peer_bridge.name}")')
     ctx.bridge = peer_bridge
     _table_action(ctx, flow.in_port, 0, clone=True)
     _xlate_action_set(ctx)
+    for m in tnl.TUNNEL_MEMBERS:  # the calling bridge's tunnel wildcards come back
+        ctx.wc.masks.pop(m, None)
+    ctx.wc.masks.update(tnl_wc)
     _restore_flow(flow, saved[0])
     ctx.stack, ctx.action_set, ctx.bridge, ctx.step = saved[1:]
     ctx.exit = False
@@ -890,6 +896,16 @@ def _compose_output(ctx: _Ctx, ofport: int) -> None:
     if port.peer is not None:
         _patch_output(ctx, port)
         return
+    if port.tunnel is not None:
+        # the kernel datapath's tunnel output: set(tunnel(...)) before the other commits
+        saved_tnl = tnl.save_tunnel(ctx.flow)
+        tnl.tnl_port_send(port.tunnel, ctx.flow, ctx.mask)
+        if tnl.tunnel_dst(ctx.flow) == ctx.orig_tunnel_dst:
+            ctx.report("Not tunneling to our own address")
+            return  # as OVS, the flow keeps the port's tunnel metadata
+        ctx.report("output to kernel tunnel")
+        ctx.odp += tnl.commit_tunnel(ctx.flow, ctx.base)
+        tnl.restore_tunnel(ctx.flow, saved_tnl)
     _commit_actions(ctx)
     ctx.odp += nla_u32(ActionAttr.OUTPUT, port.odp_port)
 
@@ -1195,12 +1211,16 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
     if _is_ip(flow):
         ctx.mask("nw_frag", FRAG_ANY | FRAG_LATER)
     ctx.mask("recirc_id")
+    tnl.wc_init(flow, ctx.mask)
 
     rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port)
     _report_table(ctx, rule, 0)
     if rule is not None:
         ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
-    _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    if tnl.process_ecn(ctx.flow):
+        _do_actions(ctx, rule.payload.actions if rule is not None else ())
+    else:  # tnl_process_ecn
+        ctx.report("dropping tunnel packet marked ECN CE but is not ECN capable")
     if ctx.error is None:
         _xlate_action_set(ctx)
 
