@@ -297,14 +297,17 @@ def trace(topology, flows, bridge_name, host_name, generate, fmt) -> None:
     vswitchd = _vswitchd(topo, host_name)
     bridge = vswitchd.bridge(bridge_name)
     ports = vswitchd.port_names()
+    port_maps = {name: br.port_map for name, br in vswitchd.bridges.items()}
+    dp_type = vswitchd.datapath.type
     texts, objects = [], []
     for k, text in enumerate(flows, 1):
         entry, flow = _trace_flow(vswitchd, bridge, text, k)
-        result = xlate(entry, flow, generate=generate, now=vswitchd.clock())
+        result = xlate(entry, flow, generate=generate, now=vswitchd.clock(),
+                       datapath_type=dp_type)
         if fmt == "json":
             objects.append(trace_json(entry.name, result, ports))
         else:
-            texts.append(trace_text(entry.name, result))
+            texts.append(trace_text(entry.name, result, port_maps))
     if fmt == "json":
         click.echo(json.dumps(objects, indent=2))
     else:

@@ -22,14 +22,15 @@ as OVS's node types by their text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovsnet.datapath import odp
 from ovsnet.datapath.flow_format import format_flow
 from ovsnet.datapath.flow_key import KEY_SIZE, FlowKey
 from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
-from ovsnet.ofproto.xlate import ACTION_SET, TraceStep, XlateResult
+from ovsnet.ofproto.ofp_fields import format_port
+from ovsnet.ofproto.xlate import ACTION_SET, TraceStep, XlateResult, format_datapath_actions
 
 __all__ = ["TraceNode", "flow_text", "trace_json", "trace_text", "trace_tree"]
 
@@ -50,6 +51,11 @@ _WARN_RE = re.compile(r"^(unmet prerequisites for .*|output port \d+ is out of r
                       r"|patch port .* has no peer, skipping output)$")
 #: action lines after which translation goes on in another table (a child node)
 _TRIGGER_RE = re.compile(r'^(resubmit\(|goto_table:|bridge\(")')
+#: a port name in an action: after ``output:``, ``resubmit(``, ``enqueue:``, ``in_port=`` ...
+_PORT_TOKEN_RE = re.compile(r"(?<=[:(,=])([A-Za-z][A-Za-z0-9_.-]*)(?=[,):]|$)")
+
+#: ``port_maps`` argument: bridge name -> {port name: ofport}
+PortMaps = Mapping[str, Mapping[str, int]]
 
 
 @dataclass
@@ -73,14 +79,30 @@ def _line_kind(text: str) -> tuple[str, str]:
     return ACTION, text
 
 
-def trace_tree(bridge: str, steps: list[TraceStep]) -> list[TraceNode]:
-    """The tree of ``steps`` under a ``bridge("BRIDGE")`` root node."""
+def _numbered(text: str, ports: Mapping[str, int]) -> str:
+    """An action's text with port names as numbers (``ofpacts_format`` without a port map)."""
+    return _PORT_TOKEN_RE.sub(
+        lambda m: format_port(ports[m.group(1)]) if m.group(1) in ports else m.group(1), text)
+
+
+def trace_tree(bridge: str, steps: list[TraceStep],
+               port_maps: PortMaps | None = None) -> list[TraceNode]:
+    """The tree of ``steps`` under a ``bridge("BRIDGE")`` root node.
+
+    With ``port_maps`` port names in action lines are printed as numbers, as
+    ``ofproto/trace`` does without ``--names``.
+    """
     root = TraceNode(BRIDGE, f'bridge("{bridge}")')
     #: per depth, the last table node and its line nodes still able to take a child
     open_steps: dict[int, tuple[TraceNode, list[TraceNode], list[int]]] = {}
     for step in steps:
         node = TraceNode(TABLE, step.line())
         lines = [TraceNode(*_line_kind(a)) for a in step.actions]
+        ports = (port_maps or {}).get(step.bridge)
+        if ports:
+            for line in lines:
+                if line.kind == ACTION:
+                    line.text = _numbered(line.text, ports)
         node.children = list(lines)
         triggers = [i for i, n in enumerate(lines) if _TRIGGER_RE.match(n.text)]
         if step.table == ACTION_SET:
@@ -141,13 +163,17 @@ def flow_text(flow: OfFlow) -> str:
     return format_flow(FlowKey(bytes(raw)))
 
 
-def trace_text(bridge: str, result: XlateResult) -> str:
-    """The whole ``ofproto/trace`` text of one translation starting on ``bridge``."""
+def trace_text(bridge: str, result: XlateResult, port_maps: PortMaps | None = None) -> str:
+    """The whole ``ofproto/trace`` text of one translation starting on ``bridge``.
+
+    ``port_maps`` (bridge name -> port name -> ofport) turns port names in
+    action lines into numbers, as OVS prints them.
+    """
     out = [f"Flow: {flow_text(result.flow)}"]
-    _print(out, trace_tree(bridge, result.trace), 0)
+    _print(out, trace_tree(bridge, result.trace, port_maps), 0)
     final = "unchanged" if result.final_flow == result.flow else flow_text(result.final_flow)
     out += ["", f"Final flow: {final}", f"Megaflow: {result.megaflow()}",
-            f"Datapath actions: {odp.format_actions(result.datapath_actions) or 'drop'}"]
+            f"Datapath actions: {format_datapath_actions(result.datapath_actions) or 'drop'}"]
     if result.error is not None:
         out += ["", f"Translation failed ({result.error}), packet is dropped."]
     elif result.slow:
@@ -169,7 +195,7 @@ def trace_json(bridge: str, result: XlateResult, ports: dict[int, str]) -> dict[
         ],
         "final_flow": flow_text(result.final_flow),
         "megaflow": result.megaflow(),
-        "datapath_actions": odp.format_actions(result.datapath_actions) or "drop",
+        "datapath_actions": format_datapath_actions(result.datapath_actions) or "drop",
         "ports": {str(no): name for no, name in sorted(ports.items())},
         "errors": list(result.errors),
         "error": result.error,
