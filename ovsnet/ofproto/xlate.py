@@ -56,6 +56,8 @@ from ovsnet.ofproto.ofp_fields import (
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
     ETH_TYPE_IPV6,
+    ETH_TYPE_MPLS,
+    ETH_TYPE_MPLS_MCAST,
     ETH_TYPE_RARP,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
@@ -304,7 +306,12 @@ def format_megaflow(wc: FlowWildcards, flow: OfFlow) -> str:
                 tokens[i + n:i + n] = [inner]
                 break
         body = ",".join(tokens)
-    parts = [format_match(head), "eth", body]
+    # match_format prints the second and third MPLS label stack entries last of the
+    # MPLS fields; an MPLS packet has no L3 fields to follow them
+    lse = [f"mpls_lse{i}=" + (str(getattr(flow, f"mpls_lse{i}")) if m == 0xFFFFFFFF else
+                              f"0x{getattr(flow, f'mpls_lse{i}') & m:08x}/0x{m:08x}")
+           for i in (1, 2) if (m := wc.masks.get(f"mpls_lse{i}", 0))]
+    parts = [format_match(head), "eth", body, *lse]
     return ",".join(p for p in parts if p)
 
 
@@ -344,6 +351,9 @@ class _Ctx:
         #: frozen states (``recirc_alloc_id_ctx``): equal states share an id
         self.recirc_ids: dict[tuple, int] = {}
         self.orig_skb_priority = flow.skb_priority
+        #: an MPLS packet became a non-MPLS one (``ctx->was_mpls``): reading its
+        #: L3 headers needs a recirculation
+        self.was_mpls = False
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
@@ -538,10 +548,82 @@ def _commit_vlan(ctx: _Ctx) -> None:
         ctx.base.set(member, getattr(ctx.flow, member))
 
 
+_MPLS_TYPES = (ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST)
+_LSE = ("mpls_lse", "mpls_lse1", "mpls_lse2")
+_MPLS_BOS = 0x100
+
+
+def _mpls_stack(f: OfFlow) -> list[int]:
+    """``flow_count_mpls_labels``: the label stack entries, outermost first."""
+    if f.dl_type not in _MPLS_TYPES:
+        return []
+    out = []
+    for member in _LSE:
+        lse = getattr(f, member)
+        out.append(lse)
+        if lse & _MPLS_BOS:
+            return out
+    return [lse for lse in out if lse]
+
+
+def _count_mpls(ctx: _Ctx) -> int:
+    """``flow_count_mpls_labels`` with its wildcarding (the BOS bits it reads)."""
+    flow = ctx.flow
+    if flow.dl_type not in _MPLS_TYPES:
+        return 0
+    for i, member in enumerate(_LSE):
+        ctx.mask(member, _MPLS_BOS)
+        if getattr(flow, member) & _MPLS_BOS:
+            return i + 1
+    return len([m for m in _LSE if getattr(flow, m)])
+
+
+def _set_mpls_stack(f: OfFlow, dl_type: int, stack: list[int]) -> None:
+    for member, lse in zip(_LSE, stack + [0] * (3 - len(stack)), strict=True):
+        setattr(f, member, lse)
+    f.dl_type = dl_type
+
+
+def _commit_mpls(ctx: _Ctx) -> None:
+    """``commit_mpls_action``: pop the base's entries that differ, ``set(mpls)`` the
+    top one where one entry differs, push the flow's extra ones."""
+    flow, base = ctx.flow, ctx.base
+    fs, bs = _mpls_stack(flow), _mpls_stack(base)
+    common = 0
+    for a, b in zip(reversed(fs), reversed(bs), strict=False):  # from the bottom up
+        if a != b:
+            break
+        common += 1
+    while len(bs) > common:
+        if len(bs) - 1 == common and len(fs) > common:
+            lse = fs[len(fs) - len(bs)]
+            ctx.odp += nla(ActionAttr.SET, nla(KeyAttr.MPLS, _b(lse, 4)))
+            bs[0] = lse
+            common += 1
+        else:
+            # popping all entries from below the top: the ethertype stays MPLS
+            # until the last pop, which gives the packet the flow's ethertype
+            dl_type = ETH_TYPE_MPLS if flow.dl_type not in _MPLS_TYPES and len(bs) > 1 \
+                else flow.dl_type
+            ctx.odp += nla(ActionAttr.POP_MPLS, _b(dl_type, 2))
+            bs.pop(0)
+            base.dl_type = flow.dl_type
+    while len(bs) < len(fs):
+        lse = fs[len(fs) - len(bs) - 1]
+        ctx.odp += nla(ActionAttr.PUSH_MPLS, _b(lse, 4) + _b(flow.dl_type, 2) + bytes(2))
+        bs.insert(0, lse)
+        base.dl_type = flow.dl_type
+    _set_mpls_stack(base, base.dl_type, bs)
+
+
 def _commit_actions(ctx: _Ctx) -> None:
     """``commit_odp_actions`` for the headers this model rewrites, in OVS's order."""
     flow, base = ctx.flow, ctx.base
     _commit(ctx, KeyAttr.ETHERNET, [("dl_src", 6, True), ("dl_dst", 6, True)])
+    # an MPLS packet becomes the non-MPLS one before its L3/L4 changes are committed
+    mpls_done = base.dl_type in _MPLS_TYPES and flow.dl_type not in _MPLS_TYPES
+    if mpls_done:
+        _commit_mpls(ctx)
     slow = False
     if flow.nw_proto:  # commit_set_nw_action: only with an L3 header
         if base.dl_type == ETH_TYPE_IP:
@@ -569,6 +651,8 @@ def _commit_actions(ctx: _Ctx) -> None:
             (ETH_TYPE_IPV6, IPPROTO_ICMPV6): KeyAttr.ICMPV6}.get((flow.dl_type, flow.nw_proto))
     if icmp is not None:  # commit_set_icmp_action: never masked
         slow |= _commit(ctx, icmp, [("tp_src", 1, True), ("tp_dst", 1, True)], False)
+    if not mpls_done:
+        _commit_mpls(ctx)
     _commit_vlan(ctx)
     _commit(ctx, KeyAttr.PRIORITY, [("skb_priority", 4, True)], order=sys.byteorder)
     _commit(ctx, KeyAttr.SKB_MARK, [("pkt_mark", 4, True)], order=sys.byteorder)
@@ -629,6 +713,9 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
     set are restored afterwards. (Every action this model supports is
     "reversible", so no datapath ``clone`` action is needed.)
     """
+    if ctx.was_mpls:  # xlate_table_action: recirculate before matching
+        _freeze_unsupported(ctx)
+        return
     if not _resource_check(ctx):
         return
     old_table = ctx.table_id
@@ -919,6 +1006,9 @@ def _do_actions(ctx: _Ctx, actions) -> None:
     for a in actions:
         if ctx.error is not None or ctx.exit:
             break
+        if ctx.was_mpls and _needs_recirculation(a):  # recirc_for_mpls
+            _freeze_unsupported(ctx)
+            break
         ctx.report(a.format(ctx.bridge.port_map))
         if isinstance(a, A.Output):
             _output(ctx, a.port, a.max_len)
@@ -1037,6 +1127,31 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             _push_vlan(ctx, a.ethertype)
         elif isinstance(a, A.WriteMetadata):
             flow.set("metadata", (flow.metadata & ~a.mask) | (a.metadata & a.mask))
+        elif isinstance(a, A.PushMpls):
+            _push_mpls(ctx, a.ethertype)
+        elif isinstance(a, A.PopMpls):
+            _pop_mpls(ctx, a.ethertype)
+        elif isinstance(a, (A.SetMplsLabel, A.SetMplsTc, A.SetMplsTtl)):
+            if flow.dl_type in _MPLS_TYPES:
+                if isinstance(a, A.SetMplsLabel):
+                    mask, value = 0xFFFFF000, a.label << 12
+                elif isinstance(a, A.SetMplsTc):
+                    mask, value = 0xE00, a.tc << 9
+                else:
+                    mask, value = 0xFF, a.ttl
+                ctx.mask("mpls_lse", mask)
+                flow.set("mpls_lse", (flow.mpls_lse & ~mask & 0xFFFFFFFF) | value)
+        elif isinstance(a, A.Simple) and a.name == "dec_mpls_ttl":
+            if flow.dl_type in _MPLS_TYPES:  # compose_dec_mpls_ttl_action
+                ctx.mask("mpls_lse", 0xFF)
+                ttl = flow.mpls_lse & 0xFF
+                if ttl > 1:
+                    flow.set("mpls_lse", flow.mpls_lse - 1)
+                    continue
+                _controller(ctx, 0xFFFF, OFPR_INVALID_TTL)
+            # OVS stops the table here for a non-MPLS packet too
+            ctx.report(">>>> MPLS decrement TTL exception <<<<")
+            return
         elif isinstance(a, A.SetTunnel):
             flow.set("tun_id", a.tun_id)
         elif isinstance(a, A.Note):
@@ -1055,6 +1170,81 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         else:
             ctx.unsupported.append(a.format())
             ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+
+
+#: actions that need no recirculation after a pop_mpls (``recirc_for_mpls``)
+_NO_RECIRC = (A.Output, A.OutputReg, A.Enqueue, A.SetVlanVid, A.SetVlanPcp, A.SetEth,
+              A.SetTunnel, A.SetQueue)
+
+
+def _needs_recirculation(a: A.Action) -> bool:
+    if isinstance(a, _NO_RECIRC):
+        return False
+    if isinstance(a, A.SetField):
+        return a.field.prereq not in ("none", "ethernet", "vlan_vid") or \
+            a.field.name.startswith("mpls")
+    return True
+
+
+def _freeze_unsupported(ctx: _Ctx) -> None:
+    """OVS freezes the translation here and recirculates (``ctx_trigger_freeze``),
+    to read the headers under the popped MPLS label; not modelled."""
+    ctx.unsupported.append("recirculation after pop_mpls")
+    ctx.report(">>>> recirculation after pop_mpls is not supported by this model <<<<")
+    ctx.exit = True
+
+
+#: struct flow members from ``nw_src`` on (``FLOW_SEGMENT_2_ENDS_AT``): what
+#: flow_push_mpls clears, as the MPLS payload is opaque
+_L3_L4_MEMBERS = ("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_frag", "nw_tos",
+                  "nw_ttl", "nw_proto", "arp_sha", "arp_tha", "tcp_flags", "tp_src", "tp_dst",
+                  "nd_target", "igmp_group_ip4", "dp_hash")
+
+
+def _push_mpls(ctx: _Ctx, ethertype: int) -> None:
+    """``compose_mpls_push_action`` + ``flow_push_mpls``."""
+    flow = ctx.flow
+    n = _count_mpls(ctx)
+    if not n:
+        _commit_actions(ctx)
+    elif n >= 3:
+        ctx.error = "Too many MPLS labels"
+        return
+    stack = _mpls_stack(flow)
+    if n:
+        for member in _LSE[:n]:
+            ctx.mask(member)
+        stack.insert(0, stack[0] & ~_MPLS_BOS)
+    else:
+        label, tc, ttl = (2 if flow.dl_type == ETH_TYPE_IPV6 else 0), 0, 64
+        if _is_ip(flow):
+            tc = (flow.nw_tos & 0xFC) >> 2
+            ctx.mask("nw_tos", 0xFC)
+            ctx.mask("nw_ttl")
+            ttl = flow.nw_ttl or ttl
+        stack = [(label << 12) | ((tc & 7) << 9) | _MPLS_BOS | ttl]
+        for member in _L3_L4_MEMBERS:
+            setattr(flow, member, 0)
+    _set_mpls_stack(flow, ethertype, stack)
+
+
+def _pop_mpls(ctx: _Ctx, ethertype: int) -> None:
+    """``compose_mpls_pop_action`` + ``flow_pop_mpls``."""
+    flow = ctx.flow
+    n = _count_mpls(ctx)
+    if n == 0:
+        return
+    if n == 3:
+        ctx.mask("mpls_lse2", _MPLS_BOS)
+        if not flow.mpls_lse2 & _MPLS_BOS:
+            ctx.error = "Too many MPLS labels"
+            ctx.odp.clear()
+            return
+    for member in _LSE[1:n]:
+        ctx.mask(member)
+    _set_mpls_stack(flow, ethertype, _mpls_stack(flow)[1:])
+    if ethertype not in _MPLS_TYPES:
+        ctx.was_mpls = True
 
 
 def _enqueue(ctx: _Ctx, a: A.Enqueue) -> None:
@@ -1107,11 +1297,11 @@ def _controller(ctx: _Ctx, max_len: int, reason: int, controller_id: int = 0,
 def _clone(ctx: _Ctx, actions) -> None:
     """``compose_clone`` for reversible actions: run them, then restore the flow,
     stack and action set (the datapath needs no ``clone`` action for them)."""
-    saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set)
+    saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set), ctx.was_mpls
     _do_actions(ctx, actions)
     _xlate_action_set(ctx)
     _restore_flow(ctx.flow, saved[0])
-    ctx.stack, ctx.action_set = saved[1], saved[2]
+    ctx.stack, ctx.action_set, ctx.was_mpls = saved[1], saved[2], saved[3]
 
 
 def _pop_vlan(ctx: _Ctx) -> None:

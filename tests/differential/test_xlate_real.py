@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -246,11 +247,13 @@ RANDOM_PORTS = (1, 2, 3, 4)
 def random_case(seed: int) -> tuple[list[str], list[str]]:
     """Flows (3 tables, each with a catch-all) and ODP packets for one seed.
 
-    Matches draw from in_port, Ethernet addresses, VLAN, IPv4/IPv6 prefixes, the
-    protocol, transport ports and reg0; actions from output, resubmit to a
-    later table, header rewrites consistent with the match, register loads,
-    VLAN pop/modify, dec_ttl, move, push/pop, clone, exit and NORMAL (every
-    port a trunk; traces do not learn). OVS accepts
+    Matches draw from in_port, Ethernet addresses, VLAN, IPv4/IPv6 prefixes, MPLS
+    labels, the protocol, transport ports, reg0 and xxreg0; actions from
+    output, resubmit to a later table, header rewrites consistent with the
+    match, register loads (xxreg too), VLAN pop/modify, dec_ttl, move,
+    push/pop, clone, exit, NORMAL (every port a trunk; traces do not learn),
+    CONTROLLER and controller(...), enqueue/set_queue/pop_queue and the MPLS
+    actions. Packets are IPv4, IPv6 or MPLS, some VLAN-tagged. OVS accepts
     every flow (ovsnet's parser applies the same consistency checks).
     """
     rng = random.Random(seed)
@@ -258,7 +261,7 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
     for table in range(3):
         for k in range(rng.randint(2, 6) + 1):
             match = [f"table={table}", f"priority={rng.randint(1, 5) * 100 if k else 0}"]
-            proto = rng.choice([None, "ip", "tcp", "udp", "ipv6", "tcp6"]) if k else None
+            proto = rng.choice([None, "ip", "tcp", "udp", "ipv6", "tcp6", "mpls"]) if k else None
             ipv4 = proto in ("ip", "tcp", "udp")
             if proto:
                 match.append(proto)
@@ -278,13 +281,17 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                              f"{rng.randint(1, 3)}/{rng.choice([64, 126, 128])}")
             if proto in ("tcp", "udp", "tcp6") and rng.random() < 0.4:
                 match.append(f"tp_dst={rng.choice([22, 80, 443])}")
+            if proto == "mpls" and rng.random() < 0.6:
+                match.append(rng.choice([f"mpls_label={rng.choice([100, 200])}", "mpls_ttl=1",
+                                         "mpls_bos=1", "mpls_tc=0"]))
             if table and rng.random() < 0.3:
-                match.append(f"reg0={rng.randint(0, 2)}")
+                match.append(rng.choice([f"reg0={rng.randint(0, 2)}",
+                                         f"xxreg0=0x{rng.randint(0, 2)}/0xff"]))
             if not k:  # a catch-all per table, so that most packets reach some actions
                 match = match[:2]
             actions = []
             for _ in range(rng.randint(0, 3)):
-                kind = rng.randrange(13)
+                kind = rng.randrange(16)
                 if kind <= 1:
                     actions.append(f"output:{rng.choice(RANDOM_PORTS)}")
                 elif kind == 2 and table < 2:
@@ -313,6 +320,21 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                                    f"output:{rng.choice(RANDOM_PORTS)})")
                 elif kind == 12:
                     actions.append(rng.choice(["exit", "note:01.02", "output:LOCAL", "NORMAL"]))
+                elif kind == 13:
+                    actions.append(rng.choice([
+                        "CONTROLLER", "controller(reason=invalid_ttl,id=3,max_len=64)",
+                        f"enqueue:{rng.choice(RANDOM_PORTS)}:{rng.randint(0, 2)}",
+                        f"set_queue:{rng.randint(1, 2)}", "pop_queue"]))
+                elif kind == 14:
+                    actions.append(rng.choice([
+                        f"load:{rng.randint(0, 2)}->NXM_NX_XXREG0[0..7]",
+                        "load:0x1122334455667788aabbccddeeff0011->NXM_NX_XXREG1[]",
+                        "move:NXM_NX_XXREG1[0..15]->NXM_NX_XXREG0[0..15]"]))
+                elif kind == 15:
+                    actions.append(rng.choice([
+                        "push_mpls:0x8847", "push_mpls:0x8848", "pop_mpls:0x0800",
+                        f"set_mpls_label({rng.choice([100, 300])})", "set_mpls_tc(5)",
+                        f"set_mpls_ttl({rng.choice([1, 9])})", "dec_mpls_ttl"]))
             if table < 2 and rng.random() < 0.4:
                 actions.append(f"resubmit(,{table + 1})")
             flows.append(" ".join(match) + " actions=" + (",".join(actions) or "drop"))
@@ -322,7 +344,10 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
         l4 = {6: "tcp", 17: "udp", 1: "icmp"}[proto]
         l4 += ("(type=8,code=0)" if proto == 1 else
                f"(src={rng.randint(1000, 2000)},dst={rng.choice([22, 80, 443, 53])})")
-        if rng.random() < 0.25 and proto != 1:
+        if rng.random() < 0.15:
+            inner = (f"eth_type(0x8847),mpls(label={rng.choice([100, 200])},"
+                     f"tc={rng.choice([0, 5])},ttl={rng.choice([1, 64])},bos=1)")
+        elif rng.random() < 0.25 and proto != 1:
             inner = (f"eth_type(0x86dd),ipv6(src=2001:db8::{rng.randint(1, 3)},"
                      f"dst=2001:db8::{rng.randint(1, 3)},label=0,proto={proto},"
                      f"tclass={rng.choice([0, 32])},hlimit={rng.choice([2, 64])},frag=no),{l4}")
@@ -338,26 +363,54 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
     return flows, packets
 
 
-@pytest.mark.real_ovs
-@pytest.mark.parametrize("seed", RANDOM_SEEDS)
-def test_random_tables_agree_with_ovs(oracle, seed):
+@dataclass
+class Outcome:
+    """One random trace translated by both: what differs (empty if nothing).
+
+    ``unsupported`` lists what ovsnet could not translate; such a trace is
+    not compared (``differences`` is then empty).
+    """
+
+    packet: str
+    ours_actions: str = ""
+    ovs_actions: str = ""
+    ours_megaflow: str = ""
+    ovs_megaflow: str = ""
+    differences: dict[str, str] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+
+
+def _outcome(bridge: Bridge, oracle: OfprotoOracle, packet: str, generate: bool) -> Outcome:
+    unsupported = xlate(*trace_flow(bridge, packet), datapath_type=DATAPATH_TYPE).unsupported
+    if unsupported:  # e.g. a recirculation after pop_mpls
+        return Outcome(packet, unsupported=unsupported)
+    ovs = oracle.trace(packet, generate=generate)
+    assert ovs.error is None, ovs.error
+    bridge.bundle_order = ovs_output_order(ovs, bridge)
+    ours = xlate(*trace_flow(bridge, packet), generate=generate, datapath_type=DATAPATH_TYPE)
+    return Outcome(packet, format_datapath_actions(ours.datapath_actions),
+                   ovs.datapath_actions or "", ours.megaflow(), ovs.megaflow or "",
+                   differences(ovs, ours, bridge))
+
+
+def random_table_outcomes(oracle: OfprotoOracle, seed: int) -> tuple[list[str], list[Outcome]]:
+    """The flows of :func:`random_case` for ``seed`` and the outcome of each packet."""
     flows, packets = random_case(seed)
     case = {"name": f"random-{seed}", "ports": list(RANDOM_PORTS), "flows": flows}
     configure(oracle, case)
     bridge = build_bridge(case)
-    problems = []
-    compared = 0
-    for packet in packets:
-        if xlate(*trace_flow(bridge, packet)).unsupported:  # e.g. dec_ttl at TTL 1 (a packet-in)
-            continue
-        ovs = oracle.trace(packet)
-        assert ovs.error is None, ovs.error
-        bridge.bundle_order = ovs_output_order(ovs, bridge)
-        ours = xlate(*trace_flow(bridge, packet), datapath_type=DATAPATH_TYPE)
-        compared += 1
-        for aspect, text in differences(ovs, ours, bridge).items():
-            problems.append(f"{packet}: {aspect}: {text}")
-    assert compared >= len(packets) // 2, f"only {compared} packets without unsupported actions"
+    return flows, [_outcome(bridge, oracle, packet, False) for packet in packets]
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_tables_agree_with_ovs(oracle, seed):
+    flows, outcomes = random_table_outcomes(oracle, seed)
+    compared = [o for o in outcomes if not o.unsupported]
+    assert len(compared) >= len(outcomes) // 2, \
+        f"only {len(compared)} packets without unsupported actions"
+    problems = [f"{o.packet}: {aspect}: {text}" for o in compared
+                for aspect, text in o.differences.items()]
     assert not problems, "flows:\n  " + "\n  ".join(flows) + "\n" + "\n".join(problems)
 
 
@@ -408,24 +461,25 @@ def normal_case(seed: int) -> tuple[dict[int, dict], str, list[str]]:
     return port_config, vlan_limit, packets
 
 
-@pytest.mark.real_ovs
-@pytest.mark.parametrize("seed", NORMAL_SEEDS)
-def test_random_normal_bridges_agree_with_ovs(oracle, seed):
-    """Each packet is traced with ``-generate`` (so both learn) and compared as above."""
+def normal_bridge_outcomes(oracle: OfprotoOracle, seed: int) -> tuple[str, list[Outcome]]:
+    """The bridge of :func:`normal_case` for ``seed`` (described) and the outcome of each
+    packet, traced with ``-generate`` so that both learn MAC addresses."""
     port_config, vlan_limit, packets = normal_case(seed)
     case = {"name": f"normal-{seed}", "ports": list(RANDOM_PORTS), "flows": [],
             "fail_mode": "standalone", "port_config": port_config,
             "ovs_config": {"vlan-limit": vlan_limit}}
     configure(oracle, case)
     bridge = build_bridge(case)
-    problems = []
-    for packet in packets:
-        ovs = oracle.trace(packet, generate=True)
-        assert ovs.error is None, ovs.error
-        bridge.bundle_order = ovs_output_order(ovs, bridge)
-        ours = xlate(*trace_flow(bridge, packet), generate=True, datapath_type=DATAPATH_TYPE)
-        assert not ours.unsupported
-        for aspect, text in differences(ovs, ours, bridge).items():
-            problems.append(f"{packet}: {aspect}: {text}")
-    assert not problems, (f"ports {port_config}, vlan-limit {vlan_limit}\n"
-                          + "\n".join(problems))
+    return (f"ports {port_config}, vlan-limit {vlan_limit}",
+            [_outcome(bridge, oracle, packet, True) for packet in packets])
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("seed", NORMAL_SEEDS)
+def test_random_normal_bridges_agree_with_ovs(oracle, seed):
+    """Each packet is traced with ``-generate`` (so both learn) and compared as above."""
+    described, outcomes = normal_bridge_outcomes(oracle, seed)
+    assert not any(o.unsupported for o in outcomes)
+    problems = [f"{o.packet}: {aspect}: {text}" for o in outcomes
+                for aspect, text in o.differences.items()]
+    assert not problems, described + "\n" + "\n".join(problems)

@@ -144,3 +144,54 @@ def test_dec_ttl_at_ttl_1_sends_to_each_controller_and_stops_the_table():
     # back in the resubmitting table, translation goes on
     assert acts(xlate(br, ip(nw_ttl=1, in_port=3))).endswith(",4")
     assert "nw_ttl=1" in r.megaflow()
+
+
+# -- MPLS ----------------------------------------------------------------------------
+
+
+def mpls(**kw) -> OfFlow:
+    members = dict(in_port=1, dl_src=0x505400000005, dl_dst=0x505400000007, dl_type=0x8847,
+                   mpls_lse=(100 << 12) | (3 << 9) | 0x100 | 5)
+    members.update(kw)
+    return OfFlow(**members)
+
+
+def test_push_mpls_on_ip_takes_tc_and_ttl_from_the_ip_header():
+    r = xlate(bridge("actions=mod_nw_dst:9.9.9.9,push_mpls:0x8847,output:2"),
+              ip(nw_tos=32, nw_ttl=9))
+    assert acts(r) == ("set(ipv4(dst=9.9.9.9)),push_mpls(label=0,tc=0,ttl=9,bos=1,"
+                       "eth_type=0x8847),2")
+    assert "nw_tos=32,nw_ttl=9" in r.megaflow()
+
+
+def test_second_push_copies_the_top_entry_and_pops_commit_in_order():
+    r = xlate(bridge("actions=push_mpls:0x8847,push_mpls:0x8847,set_mpls_label(7),output:2,"
+                     "pop_mpls:0x8847,pop_mpls:0x8847,output:3,pop_mpls:0x0800,output:4"),
+              mpls())
+    assert acts(r) == ("push_mpls(label=100,tc=3,ttl=5,bos=0,eth_type=0x8847),"
+                       "push_mpls(label=7,tc=3,ttl=5,bos=0,eth_type=0x8847),2,"
+                       "pop_mpls(eth_type=0x8847),pop_mpls(eth_type=0x8847),3,"
+                       "pop_mpls(eth_type=0x800),4")
+    assert r.megaflow().endswith("mpls_bos=1,mpls_lse1=0,mpls_lse2=0")
+
+
+def test_mpls_field_changes_are_one_set_of_the_top_entry():
+    r = xlate(bridge("mpls,actions=set_mpls_label(5),set_mpls_tc(1),dec_mpls_ttl,output:2"),
+              mpls())
+    assert acts(r) == "set(mpls(label=5,tc=1,ttl=4,bos=1)),2"
+    assert "mpls_label=100,mpls_tc=3,mpls_ttl=5" in r.megaflow()
+
+
+def test_dec_mpls_ttl_exceptions_stop_the_table():
+    r = xlate(bridge("actions=dec_mpls_ttl,output:2"), mpls(mpls_lse=(100 << 12) | 0x101))
+    assert "reason=2," in acts(r) and not acts(r).endswith(",2")
+    # OVS stops the table for a packet without MPLS too, without a packet-in
+    r = xlate(bridge("actions=dec_mpls_ttl,output:2"), ip())
+    assert acts(r) == "drop" and ">>>> MPLS decrement TTL exception <<<<" in r.trace[0].actions
+
+
+def test_actions_reading_l3_after_pop_mpls_need_recirculation():
+    r = xlate(bridge("actions=pop_mpls:0x0800,output:2,mod_dl_dst:00:00:00:00:00:09,output:3,"
+                     "resubmit(,1)"), mpls())
+    assert acts(r) == "pop_mpls(eth_type=0x800),2,set(eth(dst=00:00:00:00:00:09)),3"
+    assert r.unsupported == ["recirculation after pop_mpls"]
