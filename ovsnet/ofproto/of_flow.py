@@ -23,11 +23,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ovsnet.datapath.flow_key import FIELD_BY_NAME
+from ovsnet.datapath.flow_key import FIELD_BY_NAME, KEY_SIZE
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.ofp_fields import MEMBERS, Match
 
-__all__ = ["EXTRA_MEMBERS", "OF_MEMBERS", "OfFlow"]
+__all__ = ["EXTRA_MEMBERS", "OF_MEMBERS", "OfFlow", "key_mask_of"]
 
 #: members the classifier does not match on but a flow carries
 EXTRA_MEMBERS: dict[str, int] = {
@@ -97,6 +97,38 @@ _IN_PORT = struct.Struct("=I")
 
 #: every member at 0, in ``struct flow`` order: the template of a new flow
 _ZERO: dict[str, int] = dict.fromkeys(OF_MEMBERS, 0)
+#: member -> 1 << width: values must be below it
+_LIMIT: dict[str, int] = {m: 1 << w for m, w in OF_MEMBERS.items()}
+
+#: the flow key's in_port: offset 0, 4 bytes, host order; a masked in_port
+#: matches the datapath port exactly
+_IN_PORT_MASK = b"\xff" * 4
+#: member -> (offset, size, byte order, all-ones of the key field) for key_mask_of
+_KEY_PACK: dict[str, tuple[int, int, str, int]] = {
+    m: (off, size, order, (1 << (8 * size)) - 1) for m, off, size, order in KEY_MEMBERS
+}
+
+
+def key_mask_of(masks: Mapping[str, int]) -> bytes:
+    """The megaflow mask of per-member ``masks`` (``FlowWildcards.masks``) as a flow-key mask.
+
+    The inverse of :meth:`OfFlow.from_flow_key` for masks: each member's bits
+    go to its flow-key field (cut to the field's size), a masked ``in_port``
+    matches the datapath port exactly, and members the datapath does not
+    have (registers, metadata) are left out (``odp_flow_key_from_mask``).
+    """
+    buf = bytearray(KEY_SIZE)
+    pack = _KEY_PACK.get
+    for member, bits in masks.items():
+        if not bits:
+            continue
+        spec = pack(member)
+        if spec is not None:
+            off, size, order, ones = spec
+            buf[off:off + size] = (bits & ones).to_bytes(size, order)  # type: ignore[arg-type]
+        elif member == "in_port":
+            buf[0:4] = _IN_PORT_MASK
+    return bytes(buf)
 
 
 class OfFlow:
@@ -122,13 +154,13 @@ class OfFlow:
 
     def set(self, member: str, value: int) -> None:
         """Set ``member`` to ``value``, checking the name and the width."""
-        width = OF_MEMBERS.get(member)
-        if width is None:
+        limit = _LIMIT.get(member)
+        if limit is None:
             raise OfprotoError(f"OfFlow has no member {member!r}; members: "
                                f"{', '.join(OF_MEMBERS)}")
-        if not isinstance(value, int) or not 0 <= value < (1 << width):
+        if value.__class__ is not int and not isinstance(value, int) or not 0 <= value < limit:
             raise OfprotoError(f"OfFlow member {member}={value!r} is out of range: "
-                               f"must be an int in 0..{(1 << width) - 1:#x}")
+                               f"must be an int in 0..{limit - 1:#x}")
         self.__dict__[member] = value
 
     def get(self, member: str) -> int:
@@ -138,6 +170,10 @@ class OfFlow:
         other = object.__new__(OfFlow)
         other.__dict__ = self.__dict__.copy()
         return other
+
+    def assign(self, other: OfFlow) -> None:
+        """Make every member equal to ``other``'s (this object stays the one in use)."""
+        self.__dict__.update(other.__dict__)
 
     def to_dict(self) -> dict[str, int]:
         """Every member, in ``struct flow`` order."""
