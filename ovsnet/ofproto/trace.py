@@ -45,12 +45,13 @@ _DETAILS = ("no learned MAC for destination, flooding", "forwarding to learned p
 _DETAIL_PREFIXES = ("learned that ", "action set ")
 #: messages reported as OFT_WARN (``>>``), ``xlate_report_info`` among them
 _WARNS = ("no input bundle, dropping", "partial VLAN tag, dropping",
+          "IPv4 decrement TTL exception", "IPv6 decrement TTL exception",
           "disallowed VLAN VID for this input port, dropping", "learned port is unknown, dropping",
           "Nonexistent output port", "skipping output to input port")
 _WARN_RE = re.compile(r"^(unmet prerequisites for .*|output port \d+ is out of range"
                       r"|patch port .* has no peer, skipping output)$")
 #: action lines after which translation goes on in another table (a child node)
-_TRIGGER_RE = re.compile(r'^(resubmit\(|goto_table:|bridge\(")')
+_TRIGGER_RE = re.compile(r'^(resubmit[(:]|goto_table:|bridge\(")')
 #: a port name in an action: after ``output:``, ``resubmit(``, ``enqueue:``, ``in_port=`` ...
 _PORT_TOKEN_RE = re.compile(r"(?<=[:(,=])([A-Za-z][A-Za-z0-9_.-]*)(?=[,):]|$)")
 
@@ -58,7 +59,7 @@ _PORT_TOKEN_RE = re.compile(r"(?<=[:(,=])([A-Za-z][A-Za-z0-9_.-]*)(?=[,):]|$)")
 PortMaps = Mapping[str, Mapping[str, int]]
 
 
-@dataclass
+@dataclass(eq=False)
 class TraceNode:
     """One node of the trace tree (``struct oftrace_node``)."""
 
@@ -69,7 +70,8 @@ class TraceNode:
 
 def _line_kind(text: str) -> tuple[str, str]:
     if text.startswith(">>>> ") and text.endswith(" <<<<"):
-        return ERROR, text[5:-5]
+        inner = text[5:-5]
+        return (WARN if inner in _WARNS else ERROR), inner
     if text.startswith('bridge("'):
         return BRIDGE, text
     if text in _DETAILS or text.startswith(_DETAIL_PREFIXES):
@@ -101,7 +103,7 @@ def trace_tree(bridge: str, steps: list[TraceStep],
         ports = (port_maps or {}).get(step.bridge)
         if ports:
             for line in lines:
-                if line.kind == ACTION:
+                if line.kind == ACTION or line.text.startswith("action set "):
                     line.text = _numbered(line.text, ports)
         node.children = list(lines)
         triggers = [i for i, n in enumerate(lines) if _TRIGGER_RE.match(n.text)]
@@ -121,7 +123,7 @@ def trace_tree(bridge: str, steps: list[TraceStep],
                     trigger.children.append(node)
                 else:
                     # after the trigger line and whatever hangs there already
-                    at = p_node.children.index(trigger) + 1
+                    at = next(i for i, n in enumerate(p_node.children) if n is trigger) + 1
                     p_node.children.insert(at, node)
             else:
                 p_node.children.append(node)
@@ -153,14 +155,34 @@ def _print(out: list[str], nodes: list[TraceNode], level: int) -> None:
 
 
 def flow_text(flow: OfFlow) -> str:
-    """``flow_format`` of ``flow`` (the ``Flow:`` line), ports by number."""
+    """``flow_format`` of ``flow`` (the ``Flow:`` line), ports by number.
+
+    The packet fields are printed from the flow's datapath key
+    (:func:`~ovsnet.datapath.flow_format.format_flow`); the OpenFlow-only
+    ``regN`` and ``metadata`` go where ``match_format`` puts them, after the
+    protocol and before the tunnel fields and ``in_port`` respectively, when
+    they are not zero.
+    """
     raw = bytearray(KEY_SIZE)
     for member, offset, size, order in KEY_MEMBERS:
         value = getattr(flow, member)
         if value:
             raw[offset:offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, order)
     raw[0:4] = flow.in_port.to_bytes(4, "little")
-    return format_flow(FlowKey(bytes(raw)))
+    tokens = format_flow(FlowKey(bytes(raw))).split(",")
+    regs = [f"reg{i}={getattr(flow, f'reg{i}'):#x}" for i in range(16) if getattr(flow, f"reg{i}")]
+    meta = [f"metadata={flow.metadata:#x}"] if flow.metadata else []
+    if regs or meta:
+        def before(prefixes: tuple[str, ...]) -> int:
+            return next((i for i, t in enumerate(tokens) if t.startswith(prefixes)), len(tokens))
+        tokens[before(_AFTER_METADATA):before(_AFTER_METADATA)] = meta
+        tokens[before(_AFTER_REGS):before(_AFTER_REGS)] = regs
+    return ",".join(tokens)
+
+
+#: the first ``flow_format`` tokens that follow the registers, and the metadata
+_AFTER_REGS = ("tun_", "metadata=", "in_port=", "vlan_tci=", "dl_vlan", "dl_src=")
+_AFTER_METADATA = ("in_port=", "vlan_tci=", "dl_vlan", "dl_src=")
 
 
 def trace_text(bridge: str, result: XlateResult, port_maps: PortMaps | None = None) -> str:
@@ -175,9 +197,9 @@ def trace_text(bridge: str, result: XlateResult, port_maps: PortMaps | None = No
     out += ["", f"Final flow: {final}", f"Megaflow: {result.megaflow()}",
             f"Datapath actions: {format_datapath_actions(result.datapath_actions) or 'drop'}"]
     if result.error is not None:
-        out += ["", f"Translation failed ({result.error}), packet is dropped."]
+        out.append(f"Translation failed ({result.error}), packet is dropped.")
     elif result.slow:
-        out += ["", "This flow is handled by the userspace slow path because it:",
+        out += ["This flow is handled by the userspace slow path because it:",
                 "  - Uses action(s) not supported by datapath."]
     return "\n".join(out) + "\n"
 

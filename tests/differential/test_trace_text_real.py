@@ -1,0 +1,118 @@
+"""The whole text of ``ovsnet trace`` against Open vSwitch 3.1's ``ofproto/trace``.
+
+Every trace of the corpus cases that translation supports (the selection of
+test_xlate_real.py: tests/differential/data/ofproto_dpif_cases.yaml, single
+bridges and patch-port pairs) is printed by :func:`ovsnet.ofproto.trace.trace_text`
+and compared line by line with what real ovs-vswitchd prints for the same
+bridge and flow: ``Flow:``, the ``bridge("...")`` blocks with their table and
+action lines and indentation, ``Final flow:``, ``Megaflow:``, ``Datapath
+actions:`` and the failure or slow-path explanation. Only the ``Datapath
+actions`` line is compared after ``ovs-dpctl normalize-actions`` (NORMAL and
+FLOOD output in hash-map order in OVS). Cases whose text still differs are
+listed in :data:`TEXT_DIFFERENCES` with the reason; they are strict xfails, so
+one that starts to agree must leave the list.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ovsnet.ofproto.trace import trace_text
+from ovsnet.ofproto.xlate import xlate
+from tests.differential.ofproto_oracle import OfprotoOracle, normalize_actions, vlan_context
+from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.test_ofproto_oracle import configure
+from tests.differential.test_xlate_real import (
+    _BY_NAME,
+    DATAPATH_TYPE,
+    SUPPORTED,
+    build_bridge,
+    ovs_output_order,
+    trace_flow,
+)
+
+_DETAILS = ("translation does not report the details OVS adds under a move, load, pop or "
+            "output to a field (`-> NXM_NX_REG1[] is now 0xdeadbeef`, `-> output port is 55`)")
+_ENCODING = ("ovs-ofctl sends the flows encoded for OpenFlow 1.0 and ovs-vswitchd prints them "
+             "decoded (set_field on vlan_tci becomes load:...->NXM_OF_VLAN_TCI[0..12], a "
+             "128-bit load two 64-bit ones, vlan_tci=0 vlan_tci=0x0000/0x1fff); ovsnet prints "
+             "the actions and rules as written")
+_ACTION_SET = ("translation reports the action set as `action set is A,B` with every action "
+               "written; OVS prints `action set is: ...` after write_actions has replaced the "
+               "actions of the same kind")
+
+#: cases whose trace text differs from OVS's, and why
+TEXT_DIFFERENCES: dict[str, str] = {
+    "registers": _DETAILS, "copy-field-xreg": _DETAILS, "push-pop": _DETAILS,
+    "output": _DETAILS,
+    **{f"multi-vlan-actions-{n}": _ENCODING for n in (2, 3, 4, 5, 7, 8)},
+    "extended-extended-registers": _ENCODING,
+    "write-actions": _ACTION_SET, "clear-actions": _ACTION_SET, "modify-nd": _ACTION_SET,
+}
+
+_ACTIONS = "Datapath actions: "
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory):
+    require_binaries()
+    sandbox = OvsSandbox(tmp_path_factory.mktemp("trace-text-oracle"))
+    try:
+        sandbox.start()
+        yield OfprotoOracle(sandbox)
+    finally:
+        sandbox.stop()
+
+
+def _normalized(text: str, flow: str | None) -> str:
+    """``text`` with its first ``Datapath actions:`` line normalised."""
+    lines = text.rstrip("\n").split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(_ACTIONS):
+            try:
+                lines[i] = _ACTIONS + normalize_actions(vlan_context(flow), line[len(_ACTIONS):])
+            except AssertionError:  # too long for normalize-actions: keep it as printed
+                pass
+            break
+    return "\n".join(lines)
+
+
+def case_differences(oracle: OfprotoOracle, name: str) -> list[str]:
+    """For each trace of case ``name`` whose text differs: a unified description."""
+    case = _BY_NAME[name]
+    configure(oracle, case)
+    bridge = build_bridge(case)
+    bridges = (bridge, *bridge.patch_bridges)
+    port_maps = {b.name: b.port_map for b in bridges}
+    problems = []
+    for want in case["traces"]:
+        generate = want.get("generate", False)
+        ovs = oracle.trace(want["flow"], generate=generate, normalize=False)
+        assert ovs.error is None, ovs.error
+        bridge.bundle_order = ovs_output_order(ovs, bridge)
+        entry, flow = trace_flow(bridge, want["flow"])
+        ours = trace_text(entry.name, xlate(entry, flow, generate=generate,
+                                            datapath_type=DATAPATH_TYPE), port_maps)
+        theirs_n, ours_n = _normalized(ovs.raw, ovs.flow), _normalized(ours, ovs.flow)
+        if theirs_n != ours_n:
+            a, b = theirs_n.split("\n"), ours_n.split("\n")
+            k = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                     min(len(a), len(b)))
+            problems.append(f"{want['flow'][:80]}: line {k + 1}: ovs {a[k] if k < len(a) else None!r}"
+                            f" != ours {b[k] if k < len(b) else None!r}")
+    return problems
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=TEXT_DIFFERENCES[n]))
+    if n in TEXT_DIFFERENCES else n
+    for n in SUPPORTED
+])
+def test_trace_text_agrees_with_ovs(oracle, name):
+    problems = case_differences(oracle, name)
+    assert not problems, "\n".join(problems)
+
+
+def test_differences_are_supported_cases():
+    assert set(TEXT_DIFFERENCES) <= set(SUPPORTED)
