@@ -63,6 +63,10 @@ cdef inline object _prefix_mask(int n, int width):
 
 def trie_lookup(object trie, object value):
     """``PrefixTrie.lookup`` (``trie_lookup_value``): ``(maskbits, plens)`` for ``value``."""
+    return _trie_lookup(trie, value)
+
+
+cdef tuple _trie_lookup(object trie, object value):
     cdef int n = trie.n_bits
     cdef list covered = trie._covered
     cdef dict stored_by_len = trie._stored
@@ -146,7 +150,7 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
                     ctx = trie_ctx[j]
                     if ctx is None:
                         if trie[2] is None or flow["dl_type"] == trie[2]:
-                            ctx = trie_lookup(trie[4], flow[trie[0]])
+                            ctx = _trie_lookup(trie[4], flow[trie[0]])
                         else:
                             ctx = (0, -1)  # prerequisites not met: every length, never skip
                         trie_ctx[j] = ctx
@@ -185,7 +189,7 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
                     ports_mask = fast[6]
                     pvalue = ((<unsigned long>flow["tp_src"] << 16)
                               | <unsigned long>flow["tp_dst"]) & ports_mask
-                    maskbits = trie_lookup(fast[8], pvalue)[0]
+                    maskbits = _trie_lookup(fast[8], pvalue)[0]
                     bits = ports_mask & (<unsigned long>_prefix_mask(maskbits, 32))
                     src_bits = (bits >> 16) | _dget(masks, "tp_src")
                     dst_bits = (bits & 0xFFFF) | _dget(masks, "tp_dst")
