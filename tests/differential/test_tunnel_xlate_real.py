@@ -103,6 +103,11 @@ CASES: list[dict] = [
      "tunnels": {"p1": gre(1, remote_ip="1.1.1.1", local_ip="2.2.2.2", key=5)},
      "flows": ["actions=output:1"],
      "traces": [tcp4(2, tos=4, ttl=128), tcp4(2, tos=1), tcp4(2, tos=3)]},
+    *({"name": f"skb-mark-{mark}", "ports": [2],
+       "tunnels": {"p1": gre(1, remote_ip="1.1.1.1", local_ip="2.2.2.2", key=5)},
+       "flows": [f"actions=load:{mark:#x}->NXM_NX_PKT_MARK[],output:1" if mark
+                 else "actions=output:1"],
+       "traces": [tcp4(2, tos=4, ttl=128)]} for mark in (0, 1, 2)),
     {"name": "tos-ttl-inheritance", "ports": [2],
      "tunnels": {"p1": gre(1, remote_ip="1.1.1.1", tos="inherit", ttl="inherit")},
      "flows": ["actions=output:1"],
@@ -183,6 +188,24 @@ CASES: list[dict] = [
                 tcp4(4789, "tun_id=0x6,src=8.8.8.8,dst=2.2.2.2,tos=0x4,ttl=64,flags(key)"),
                 tcp4(1, "tun_id=0x6,src=8.8.8.8,dst=2.2.2.2,ttl=64,flags(key)"),
                 tcp4(1, "src=8.8.8.8,dst=10.0.0.9,ttl=64,flags()")]},
+    {"name": "egress-pkt-mark", "ports": [2],
+     "tunnels": {"m1": gre(1, remote_ip="1.1.1.1", egress_pkt_mark=7),
+                 "m2": vxlan(3, remote_ip="3.3.3.3", egress_pkt_mark=0)},
+     "flows": ["in_port=2,actions=output:1,output:2,output:3",
+               "in_port=1,actions=load:5->NXM_NX_PKT_MARK[],output:3"],
+     "traces": [tcp4(2), tcp4(1, "src=1.1.1.1,dst=2.2.2.2,ttl=64,flags()")]},
+    {"name": "ipv6-underlay", "ports": [2],
+     "tunnels": {"v6": vxlan(1, remote_ip="2001:db8::1", local_ip="2001:db8::2", key=4),
+                 "g6": geneve(3, remote_ip="flow", tos="inherit")},
+     "flows": ["in_port=2,actions=output:1,output:3",
+               "in_port=1,actions=output:2,output:3,output:1",
+               "in_port=3,actions=output:1"],
+     "traces": [tcp4(2, tos=0x21),
+                tcp4(4789, "tun_id=0x4,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tos=0x1,"
+                           "ttl=64,flags(key)", tos=2),
+                tcp4(4789, "tun_id=0x4,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::3,ttl=64,"
+                           "flags(key)"),
+                tcp4(6081, "ipv6_src=2001:db8::9,ipv6_dst=2001:db8::2,ttl=64,flags(df)")]},
     {"name": "match-order", "ports": [9],
      "tunnels": {"a": gre(1, remote_ip="1.1.1.1", local_ip="2.2.2.2"),
                  "b": gre(2, remote_ip="1.1.1.1"),
@@ -277,6 +300,7 @@ def test_tunnel_case_agrees_with_ovs(oracle, name):
 RANDOM_SEEDS = range(int(os.environ.get("TUNNEL_RANDOM_SEEDS", "8")))
 _REMOTES = ("1.1.1.1", "2.2.2.2", "3.3.3.3")
 _LOCALS = ("9.9.9.1", "9.9.9.2")
+_REMOTE6, _LOCAL6 = "2001:db8::1", "2001:db8::a"
 #: the dummy ports of random cases (numbers the shared ``gre_sys`` vport does not take)
 _DUMMY = (20, 21)
 #: random packets name their tunnel vport as ``@type/dst_port`` until the oracle numbers it
@@ -295,11 +319,13 @@ def random_case(seed: int) -> dict:
         type_ = rng.choice(("gre", "vxlan", "geneve"))
         opts: dict[str, str] = {}
         remote = rng.choice(_REMOTES + ("flow",))
+        if type_ != "gre" and rng.random() < 0.15:
+            remote = _REMOTE6
         opts["remote_ip"] = remote
         if remote == "flow" and rng.random() < 0.3:
             opts["local_ip"] = "flow"
         elif rng.random() < 0.3:
-            opts["local_ip"] = rng.choice(_LOCALS)
+            opts["local_ip"] = _LOCAL6 if remote == _REMOTE6 else rng.choice(_LOCALS)
         key = rng.choice([None, None, "flow", 1, 2, 0x10000])
         if key is not None:
             opts["key"] = str(key)
@@ -315,6 +341,8 @@ def random_case(seed: int) -> dict:
             opts["csum"] = "true"
         if type_ != "gre" and rng.random() < 0.2:
             opts["dst_port"] = "5000"
+        if rng.random() < 0.1:
+            opts["egress_pkt_mark"] = str(rng.choice([0, 3]))
         match = (type_, opts.get("dst_port"), opts.get("remote_ip"), opts.get("local_ip"),
                  opts.get("key", opts.get("in_key")))
         if match in used:  # OVS refuses a port with another's receive match
@@ -333,6 +361,8 @@ def random_case(seed: int) -> dict:
             match.append(f"tun_src={rng.choice(_REMOTES)}")
         if rng.random() < 0.3:
             match.append("ip")
+        if rng.random() < 0.1:
+            match.append("pkt_mark=3")
         actions = []
         for _ in range(rng.randint(1, 4)):
             kind = rng.randrange(8)
@@ -369,12 +399,18 @@ def random_case(seed: int) -> dict:
             src = "7.7.7.7"
         local = opts.get("local_ip", "flow")
         dst = local if local != "flow" else rng.choice(_LOCALS)
+        if opts["remote_ip"] == _REMOTE6 or dst == _LOCAL6:
+            src = src if ":" in src else "2001:db8::7"
+            src, dst = "ipv6_src=" + src, "ipv6_dst=" + (_LOCAL6 if rng.random() < 0.8
+                                                        else "2001:db8::b")
+        else:
+            src, dst = "src=" + src, "dst=" + dst
         tid = rng.choice([0, 1, 2, 3, 4, 5])
         key_opt = opts.get("key", opts.get("in_key"))
         if key_opt not in (None, "flow") and rng.random() < 0.8:
             tid = int(key_opt)
         flags = rng.choice(["key", "df|key", "csum|key", ""])
-        tnl = (f"tun_id={tid:#x}," if "key" in flags else "") + f"src={src},dst={dst}," \
+        tnl = (f"tun_id={tid:#x}," if "key" in flags else "") + f"{src},{dst}," \
             f"tos={rng.choice([0, 1, 3, 8])},ttl=64," \
             + (f"tp_dst={dst_port}," if dst_port else "") + f"flags({flags})"
         packets.append(tcp4(VPORT_PLACEHOLDER + iface["type"] + f"/{dst_port}", tnl, tos=tos))
