@@ -31,11 +31,11 @@ import pytest
 
 from ovsnet.datapath import odp
 from ovsnet.errors import OfprotoError
-from ovsnet.ofproto.bridge import Bridge
+from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.flow_syntax import parse_flow
 from ovsnet.ofproto.tunnel import vport_name
 from ovsnet.ofproto.xlate import xlate
-from tests.differential.ofproto_oracle import OfprotoOracle
+from tests.differential.ofproto_oracle import OfprotoOracle, PatchSpec
 from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
 from tests.differential.test_xlate_real import differences
 
@@ -206,6 +206,17 @@ CASES: list[dict] = [
                 tcp4(4789, "tun_id=0x4,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::3,ttl=64,"
                            "flags(key)"),
                 tcp4(6081, "ipv6_src=2001:db8::9,ipv6_dst=2001:db8::2,ttl=64,flags(df)")]},
+    {"name": "patch-ports", "ports": [2],
+     "tunnels": {"t1": gre(1, remote_ip="1.1.1.1", key="flow"),
+                 "t3": vxlan(3, remote_ip="flow", tos="inherit")},
+     "flows": ["in_port=1,actions=output:9,set_tunnel:8,output:9,output:3",
+               "in_port=2,actions=output:9",
+               "in_port=9,actions=set_tunnel:4,output:1,set_field:5.5.5.5->tun_dst,output:3"],
+     "patch": {"ports": [5], "local_ofport": 9, "remote_ofport": 9,
+               "flows": ["in_port=9,tun_id=0,actions=output:5",
+                         "in_port=5,actions=mod_nw_tos:8,output:9"]},
+     "traces": [tcp4(1, "tun_id=0x6,src=1.1.1.1,dst=2.2.2.2,tos=0x1,ttl=64,flags(key)"),
+                tcp4(2), tcp4(5, tos=2)]},
     {"name": "match-order", "ports": [9],
      "tunnels": {"a": gre(1, remote_ip="1.1.1.1", local_ip="2.2.2.2"),
                  "b": gre(2, remote_ip="1.1.1.1"),
@@ -230,7 +241,11 @@ def configure_oracle(oracle: OfprotoOracle, case: dict) -> dict[str, int]:
     for name, iface in case["tunnels"].items():
         extra[name] = {"type": iface["type"], "ofport_request": iface["ofport"],
                        **{f"options:{k}": v for k, v in iface["options"].items()}}
-    oracle.configure(case.get("ports", ()), flows=case["flows"], extra_ports=extra)
+    patch = case.get("patch")
+    spec = None if patch is None else PatchSpec(
+        ports=tuple(patch["ports"]), flows=tuple(patch["flows"]),
+        local_ofport=patch["local_ofport"], remote_ofport=patch["remote_ofport"])
+    oracle.configure(case.get("ports", ()), flows=case["flows"], extra_ports=extra, patch=spec)
     oracle.sb.appctl("dpif/set-dp-features", "br0", "tnl_push_pop", "false")
     return {name: n for n, name in oracle.dp_port_names().items()}
 
@@ -246,6 +261,15 @@ def build_bridge(case: dict, vports: dict[str, int]) -> Bridge:
             "dst_port", {"vxlan": 4789, "geneve": 6081}.get(iface["type"], 0))))
         bridge.add_tunnel_port(name, iface["ofport"], iface["type"], options,
                                odp_port=vports[vport])
+    patch = case.get("patch")
+    if patch is not None:
+        other = Bridge("br1", local_odp_port=LOCAL_ODP_PORT + 1)
+        for n in patch["ports"]:
+            other.add_port(f"p{n}", n, n)
+        connect_patch(bridge, "patch-br1", patch["local_ofport"], other, "patch-br0",
+                      patch["remote_ofport"])
+        for text in patch["flows"]:
+            other.add_flow(parse_flow(text, other.port_map))
     for text in case["flows"]:
         bridge.add_flow(parse_flow(text, bridge.port_map))
     return bridge
