@@ -354,6 +354,8 @@ class _Ctx:
         #: an MPLS packet became a non-MPLS one (``ctx->was_mpls``): reading its
         #: L3 headers needs a recirculation
         self.was_mpls = False
+        #: translation stopped to recirculate (``ctx->freezing``)
+        self.freezing = False
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
@@ -714,7 +716,7 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
     "reversible", so no datapath ``clone`` action is needed.)
     """
     if ctx.was_mpls:  # xlate_table_action: recirculate before matching
-        _freeze_unsupported(ctx)
+        _trigger_freeze(ctx)
         return
     if not _resource_check(ctx):
         return
@@ -729,11 +731,15 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
     if rule is not None:  # xlate_recursively
         ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
     if clone:
-        saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set)
+        saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set), ctx.was_mpls
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
+        if ctx.freezing:  # finished behind the patch port in OVS; not modelled
+            ctx.unsupported.append("recirculation behind a patch port")
+            ctx.freezing = False
         _xlate_action_set(ctx)
         _restore_flow(ctx.flow, saved[0])
-        ctx.stack, ctx.action_set = saved[1], saved[2]
+        # popping MPLS in the peer bridge does not affect the calling one
+        ctx.stack, ctx.action_set, ctx.was_mpls = saved[1], saved[2], saved[3]
     else:
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
     ctx.rule, ctx.rule_cookie = old_rule, old_cookie
@@ -1007,7 +1013,7 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         if ctx.error is not None or ctx.exit:
             break
         if ctx.was_mpls and _needs_recirculation(a):  # recirc_for_mpls
-            _freeze_unsupported(ctx)
+            _trigger_freeze(ctx)
             break
         ctx.report(a.format(ctx.bridge.port_map))
         if isinstance(a, A.Output):
@@ -1186,12 +1192,22 @@ def _needs_recirculation(a: A.Action) -> bool:
     return True
 
 
-def _freeze_unsupported(ctx: _Ctx) -> None:
-    """OVS freezes the translation here and recirculates (``ctx_trigger_freeze``),
-    to read the headers under the popped MPLS label; not modelled."""
-    ctx.unsupported.append("recirculation after pop_mpls")
-    ctx.report(">>>> recirculation after pop_mpls is not supported by this model <<<<")
+def _trigger_freeze(ctx: _Ctx) -> None:
+    """``ctx_trigger_freeze``: stop translating here; the packet recirculates (to
+    parse the headers under a popped MPLS label) and the rest of the actions run
+    on the recirculated packet, in another translation."""
     ctx.exit = True
+    ctx.freezing = True
+
+
+def _finish_freezing(ctx: _Ctx) -> None:
+    """``finish_freezing``: commit, then ``recirc`` with the frozen state's id
+    (numbered within the translation, as :func:`_controller` explains)."""
+    _commit_actions(ctx)
+    recirc_id = ctx.recirc_ids.setdefault(("frozen", len(ctx.recirc_ids)),
+                                          len(ctx.recirc_ids) + 1)
+    ctx.odp += nla_u32(ActionAttr.RECIRC, recirc_id)
+    ctx.freezing = False
 
 
 #: struct flow members from ``nw_src`` on (``FLOW_SEGMENT_2_ENDS_AT``): what
@@ -1299,6 +1315,11 @@ def _clone(ctx: _Ctx, actions) -> None:
     stack and action set (the datapath needs no ``clone`` action for them)."""
     saved = ctx.flow.copy(), list(ctx.stack), list(ctx.action_set), ctx.was_mpls
     _do_actions(ctx, actions)
+    if ctx.freezing:
+        # clone_xlate_actions finishes the freeze inside the clone; what follows
+        # the clone then is not modelled
+        ctx.unsupported.append("recirculation inside clone")
+        ctx.freezing = False
     _xlate_action_set(ctx)
     _restore_flow(ctx.flow, saved[0])
     ctx.stack, ctx.action_set, ctx.was_mpls = saved[1], saved[2], saved[3]
@@ -1411,8 +1432,10 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
     else:  # tnl_process_ecn
         ctx.report("dropping tunnel packet marked ECN CE but is not ECN capable")
-    if ctx.error is None:
+    if ctx.error is None and not ctx.freezing:
         _xlate_action_set(ctx)
+    if ctx.freezing and ctx.error is None:
+        _finish_freezing(ctx)
 
     if len(ctx.odp) > _MAX_ACTIONS_LEN - 4 or _n_outputs(ctx.odp) >= NETDEV_MAX_BACKLOG:
         ctx.slow = True  # nl_attr_oversized / too_many_output_actions: SLOW_ACTION

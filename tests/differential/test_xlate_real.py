@@ -154,13 +154,19 @@ def ovs_output_order(ovs: TraceResult, bridge: Bridge) -> list[int]:
 
 
 _FAILED_RE = re.compile(r"Translation failed \((.*)\), packet is dropped\.")
-_RECIRC_RE = re.compile(r"(?<=,recirc_id=)(\d+)(?=,rule_cookie=)")
+_RECIRC_RE = re.compile(r"(?<=,recirc_id=)(\d+)(?=,rule_cookie=)|(?<=recirc\()(0x[0-9a-f]+)(?=\))")
 
 
 def renumber_recirc_ids(actions: str) -> str:
-    """``controller(...)`` cookies' recirculation ids renumbered 1, 2, ... by first appearance."""
-    ids: dict[str, int] = {}
-    return _RECIRC_RE.sub(lambda m: str(ids.setdefault(m.group(1), len(ids) + 1)), actions)
+    """Recirculation ids (of ``recirc(...)`` actions and ``controller(...)`` cookies)
+    renumbered 1, 2, ... by first appearance: OVS draws them from one counter over
+    the daemon's lifetime."""
+    ids: dict[int, int] = {}
+
+    def renumber(m: re.Match) -> str:
+        n = ids.setdefault(int(m.group(0), 0), len(ids) + 1)
+        return str(n) if m.group(1) else hex(n)
+    return _RECIRC_RE.sub(renumber, actions)
 
 
 def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge,

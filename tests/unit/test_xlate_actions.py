@@ -190,8 +190,12 @@ def test_dec_mpls_ttl_exceptions_stop_the_table():
     assert acts(r) == "drop" and ">>>> MPLS decrement TTL exception <<<<" in r.trace[0].actions
 
 
-def test_actions_reading_l3_after_pop_mpls_need_recirculation():
+def test_actions_reading_l3_after_pop_mpls_recirculate():
+    # output and Ethernet rewrites need no recirculation; a table lookup does
     r = xlate(bridge("actions=pop_mpls:0x0800,output:2,mod_dl_dst:00:00:00:00:00:09,output:3,"
-                     "resubmit(,1)"), mpls())
-    assert acts(r) == "pop_mpls(eth_type=0x800),2,set(eth(dst=00:00:00:00:00:09)),3"
-    assert r.unsupported == ["recirculation after pop_mpls"]
+                     "mod_dl_src:00:00:00:00:00:08,resubmit(,1),output:4"), mpls())
+    assert acts(r) == ("pop_mpls(eth_type=0x800),2,set(eth(dst=00:00:00:00:00:09)),3,"
+                       "set(eth(src=00:00:00:00:00:08)),recirc(0x1)")
+    assert not r.unsupported
+    r = xlate(bridge("actions=pop_mpls:0x0800,dec_ttl,output:2"), mpls())
+    assert acts(r) == "pop_mpls(eth_type=0x800),recirc(0x1)"
