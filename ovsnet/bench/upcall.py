@@ -4,22 +4,24 @@ The pipeline is a 1000-rule, 4-table bridge shaped like a cloud host's
 integration bridge (the tables OVN or Neutron's OVS agent program, reduced to
 plain OpenFlow):
 
-* **table 0, port security** (256 rules + default drop): one rule per VM,
+* **table 0, port security** (300 rules + default drop): one rule per VM,
   ``in_port`` and ``dl_src`` exact; it loads the VM's tenant into ``reg1`` and
   goes on to the ACL table. Anything else is dropped.
-* **table 1, ACL** (about 260 rules, 8 masks): denies by source prefix (/8,
+* **table 1, ACL** (270 rules, 9 masks): denies by source prefix (/8,
   /12, /16) and by L4 port (SSH, NetBIOS, telnet), per-tenant allows of
   services (``reg1``, destination /24, TCP port), DNS to the resolvers'
   subnet, ICMP, and a per-tenant default allow.
-* **table 2, L3 forwarding** (about 450 rules, longest prefix as priority):
+* **table 2, L3 forwarding** (420 rules, longest prefix as priority):
   /32 host routes for every reachable VM, /24 subnet routes, /16 aggregate
   routes. A route decrements the TTL, rewrites the Ethernet addresses as a
   router does, loads the next hop's port into ``reg0`` and goes to table 3.
 * **table 3, L2/output** (one rule per port): ``reg0`` -> ``output``.
 
-The traffic is VM-to-VM TCP: each packet comes from one of the 256 VMs and
-goes to one of the host routes, on an allowed service port, and no two packets
-share the (source VM, destination host) pair. Every megaflow matches the
+The traffic is VM to VM: each packet comes from one of the 300 VMs and goes
+to one of the host routes, and no two packets share the (source VM,
+destination host) pair. Within a tenant it is a TCP SYN to a random port;
+across tenants a SYN to a published service or, one time in five, an ICMP
+echo, so the megaflows come in several masks. Every megaflow matches the
 input port and Ethernet source exactly (table 0) and the destination address
 exactly (the /32 route), so each packet is a miss that no megaflow installed
 before it can match: the benchmark checks that the datapath ends with as many
@@ -163,19 +165,29 @@ def make_bridge(flows: list[str]) -> Bridge:
     return br
 
 
-def _tcp_frame(src_mac: int, dst_mac: int, src: int, dst: int, sport: int, dport: int,
-               ttl: int = 64) -> bytes:
-    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 0, 0x4000, ttl, 6, 0, src, dst)
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
-    frame = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00" + ip + tcp
+def _ip_frame(src_mac: int, dst_mac: int, src: int, dst: int, proto: int, l4: bytes,
+              ttl: int = 64) -> bytes:
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(l4), 0, 0x4000, ttl, proto, 0, src, dst)
+    frame = dst_mac.to_bytes(6, "big") + src_mac.to_bytes(6, "big") + b"\x08\x00" + ip + l4
     return frame + bytes(FRAME - len(frame))
+
+
+def _tcp_syn(sport: int, dport: int) -> bytes:
+    return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+
+
+def _icmp_echo(ident: int) -> bytes:
+    return struct.pack("!BBHHH", 8, 0, 0, ident, 1)
 
 
 def traffic(host_ips: list[int], n: int, seed: int = 11) -> tuple[np.ndarray, np.ndarray,
                                                                      np.ndarray]:
-    """``n`` TCP SYNs, each a (source VM, destination host) pair of its own.
+    """``n`` first packets of connections, each a (source VM, destination host) pair of its own.
 
-    Returns the frame array (n, FRAME) uint8, lengths (int32) and input ports (uint32).
+    Within a tenant a TCP SYN to a random port (the tenant's default allow);
+    across tenants a SYN to a published service, or one ICMP echo in five.
+    Returns the frame array (n, FRAME) uint8, lengths (int32) and input ports
+    (uint32).
     """
     if n > N_VMS * len(host_ips):
         raise ValueError(f"at most {N_VMS * len(host_ips)} distinct packets, asked for {n}")
@@ -185,8 +197,14 @@ def traffic(host_ips: list[int], n: int, seed: int = 11) -> tuple[np.ndarray, np
     in_ports = np.empty(n, dtype=np.uint32)
     for row, pair in enumerate(pairs):
         vm, host = divmod(pair, len(host_ips))
-        frame = _tcp_frame(_vm_mac(vm), ROUTER_MAC, _vm_ip(vm), host_ips[host],
-                           rng.randrange(32768, 61000), rng.choice(SERVICES))
+        src, dst = _vm_ip(vm), host_ips[host]
+        if (src >> 16) == (dst >> 16):  # same tenant
+            l4, proto = _tcp_syn(rng.randrange(32768, 61000), rng.randrange(1024, 32768)), 6
+        elif rng.random() < 0.2:
+            l4, proto = _icmp_echo(rng.randrange(1 << 16)), 1
+        else:
+            l4, proto = _tcp_syn(rng.randrange(32768, 61000), rng.choice(SERVICES)), 6
+        frame = _ip_frame(_vm_mac(vm), ROUTER_MAC, src, dst, proto, l4)
         data[row] = np.frombuffer(frame, dtype=np.uint8)
         in_ports[row] = vm % N_PORTS + 1
     return data, np.full(n, FRAME, dtype=np.int32), in_ports
@@ -313,8 +331,10 @@ def run(quick: bool = False, echo: Callable[[str], None] | None = print) -> dict
                            "2 L3: /32 host, /24 subnet and /16 routes (priority = prefix "
                            "length): dec_ttl, MAC rewrite, reg0=next-hop port",
                            "3 output: reg0 -> output"],
-                "traffic": "TCP SYNs VM to VM, each packet a (source VM, destination "
-                           "host) pair of its own: every packet misses",
+                "traffic": "VM to VM, each packet a (source VM, destination host) pair "
+                           "of its own, so every packet misses: TCP SYNs to any port "
+                           "within a tenant, to published services across tenants, "
+                           "and one ICMP echo in five across tenants",
             },
         },
     }
