@@ -211,3 +211,113 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
                 hard = match
                 hard_pri = match.priority
     return hard
+
+
+# ------------------------------------------------------------------------------
+# Flow-key conversions of ovsnet.ofproto.of_flow (OfFlow.from_flow_key,
+# key_mask_of): the same layout table, read or written in one C loop.
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_Copy
+from libc.stdint cimport uint64_t
+from libc.string cimport memset
+
+DEF MAX_KEY_MEMBERS = 64
+DEF KEY_BYTES = 528
+
+cdef int _n_key = 0
+cdef int _key_off[MAX_KEY_MEMBERS]
+cdef int _key_size[MAX_KEY_MEMBERS]
+cdef bint _key_big[MAX_KEY_MEMBERS]
+cdef tuple _key_names = ()
+cdef dict _key_index = {}
+cdef dict _zero = {}
+cdef object _M64 = (1 << 64) - 1
+
+
+def set_key_layout(tuple members, dict zero):
+    """Register ``of_flow.KEY_MEMBERS`` ((member, offset, size, byte order), ...)
+    and the all-zero member dict a new flow starts from."""
+    global _n_key, _key_names, _key_index, _zero
+    cdef int i
+    if len(members) > MAX_KEY_MEMBERS:
+        raise ValueError(f"at most {MAX_KEY_MEMBERS} key members, got {len(members)}")
+    for i, (name, off, size, order) in enumerate(members):
+        if size not in (1, 2, 4, 6, 8, 16) or off < 0 or off + size > KEY_BYTES:
+            raise ValueError(f"key member {name}: offset {off} size {size} is not supported")
+        _key_off[i] = off
+        _key_size[i] = size
+        _key_big[i] = order == "big"
+    _n_key = len(members)
+    _key_names = tuple(m[0] for m in members)
+    _key_index = {m[0]: i for i, m in enumerate(members)}
+    _zero = dict(zero)
+
+
+cdef inline uint64_t _read(const unsigned char *p, int size, bint big):
+    cdef uint64_t v = 0
+    cdef int k
+    if big:
+        for k in range(size):
+            v = (v << 8) | p[k]
+    else:
+        for k in range(size - 1, -1, -1):
+            v = (v << 8) | p[k]
+    return v
+
+
+cdef inline void _write(unsigned char *p, int size, bint big, uint64_t v):
+    cdef int k
+    if big:
+        for k in range(size - 1, -1, -1):
+            p[k] = v & 0xFF
+            v >>= 8
+    else:
+        for k in range(size):
+            p[k] = v & 0xFF
+            v >>= 8
+
+
+def key_members(bytes raw):
+    """The member dict of ``OfFlow.from_flow_key`` for a 528-byte key (in_port not set)."""
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(raw)
+    cdef dict d = PyDict_Copy(_zero)
+    cdef int i, off, size
+    cdef object value
+    for i in range(_n_key):
+        off = _key_off[i]
+        size = _key_size[i]
+        if size == 16:
+            value = ((<object>_read(p + off, 8, True)) << 64) | _read(p + off + 8, 8, True)
+        else:
+            value = _read(p + off, size, _key_big[i])
+        PyDict_SetItem(d, <object>PyTuple_GET_ITEM(_key_names, i), value)
+    return d
+
+
+def key_mask(dict masks):
+    """``of_flow.key_mask_of``: per-member masks as a 528-byte flow-key mask."""
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, KEY_BYTES)
+    cdef unsigned char *p = <unsigned char *>PyBytes_AS_STRING(out)
+    cdef PyObject *idx
+    cdef int i, off, size
+    memset(p, 0, KEY_BYTES)
+    for member, bits in masks.items():
+        if not bits:
+            continue
+        idx = PyDict_GetItem(_key_index, member)
+        if idx == NULL:
+            if member == "in_port":
+                memset(p, 0xFF, 4)
+            continue
+        i = <object>idx
+        off = _key_off[i]
+        size = _key_size[i]
+        if size == 16:
+            _write(p + off, 8, True, (bits >> 64) & _M64)
+            _write(p + off + 8, 8, True, bits & _M64)
+        else:
+            _write(p + off, size, _key_big[i], bits & ((<object>1 << (8 * size)) - 1))
+    return out

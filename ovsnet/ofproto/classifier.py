@@ -127,6 +127,9 @@ def _prefix_mask(n: int, width: int) -> int:
 # --------------------------------------------------------------------------------------
 # Wildcards (struct flow_wildcards)
 
+#: every bit of each matchable member
+_ALL_ONES = {m: (1 << w) - 1 for m, w in MEMBERS.items()}
+
 
 class FlowWildcards:
     """A mask per ``struct flow`` member: the bits a lookup (or translation) examined.
@@ -146,9 +149,10 @@ class FlowWildcards:
     def unwildcard(self, member: str, mask: int | None = None) -> None:
         """Mark ``mask`` (default: all) bits of ``member`` as examined."""
         if mask is None:
-            mask = (1 << MEMBERS[member]) - 1
+            mask = _ALL_ONES[member]
         if mask:
-            self.masks[member] = self.masks.get(member, 0) | mask
+            masks = self.masks
+            masks[member] = masks.get(member, 0) | mask
 
     def fold(self, items: Iterable[tuple[str, int]]) -> None:
         """OR ``(member, mask)`` pairs in (``flow_wildcards_fold_minimask``)."""

@@ -109,7 +109,7 @@ _KEY_PACK: dict[str, tuple[int, int, str, int]] = {
 }
 
 
-def key_mask_of(masks: Mapping[str, int]) -> bytes:
+def _key_mask_of(masks: Mapping[str, int]) -> bytes:
     """The megaflow mask of per-member ``masks`` (``FlowWildcards.masks``) as a flow-key mask.
 
     The inverse of :meth:`OfFlow.from_flow_key` for masks: each member's bits
@@ -129,6 +129,31 @@ def key_mask_of(masks: Mapping[str, int]) -> bytes:
         elif member == "in_port":
             buf[0:4] = _IN_PORT_MASK
     return bytes(buf)
+
+
+def _key_members(raw: bytes) -> dict[str, int]:
+    """The members read from a flow key (all but ``in_port``), the rest 0."""
+    d = _ZERO.copy()
+    d.update(zip(_HOST_NAMES, _HOST_STRUCT.unpack_from(raw), strict=True))
+    d.update(zip(_NET_NAMES, _NET_STRUCT.unpack_from(raw), strict=True))
+    frm = int.from_bytes
+    for name in _WIDE_NAMES:
+        d[name] = frm(d[name], "big")  # type: ignore[arg-type]
+    return d
+
+
+# The compiled conversions (native/_classifier.pyx) when built; the Python
+# ones above are their reference.
+try:
+    from ovsnet import _classifier as _native
+except ImportError:  # not built
+    key_mask_of = _key_mask_of
+    _read_key = _key_members
+else:
+    _native.set_key_layout(KEY_MEMBERS, _ZERO)
+    key_mask_of = _native.key_mask
+    _read_key = _native.key_members
+key_mask_of.__doc__ = _key_mask_of.__doc__
 
 
 class OfFlow:
@@ -221,12 +246,7 @@ class OfFlow:
         if len(raw) != 528:
             raise OfprotoError(f"a datapath flow key is 528 bytes, got {len(raw)}")
         flow = object.__new__(cls)
-        d = flow.__dict__ = _ZERO.copy()
-        d.update(zip(_HOST_NAMES, _HOST_STRUCT.unpack_from(raw), strict=True))
-        d.update(zip(_NET_NAMES, _NET_STRUCT.unpack_from(raw), strict=True))
-        frm = int.from_bytes
-        for name in _WIDE_NAMES:
-            d[name] = frm(d[name], "big")
+        flow.__dict__ = _read_key(raw)
         odp_port = _IN_PORT.unpack_from(raw)[0]
         if in_port_map is None:
             ofport = odp_port

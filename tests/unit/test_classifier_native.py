@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ovsnet.ofproto import classifier as C
+from ovsnet.ofproto import of_flow as F
 from ovsnet.ofproto.classifier import Classifier, ClsRule, FlowWildcards, PrefixTrie
 from ovsnet.ofproto.ofp_fields import MEMBERS
 
@@ -113,3 +114,34 @@ def test_trie_lookup_matches_the_reference(prefixes) -> None:
 def test_unknown_implementation_is_refused() -> None:
     with pytest.raises(C.OfprotoError, match="choose from python, cython"):
         Classifier(implementation="fortran")
+
+
+# --------------------------------------------------------------------------------------
+# The flow-key conversions of of_flow (compiled when built)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.binary(min_size=528, max_size=528))
+def test_key_members_match_the_reference(raw: bytes) -> None:
+    assert F._read_key is not F._key_members
+    assert F._read_key(raw) == F._key_members(raw)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.dictionaries(st.sampled_from(sorted(F.OF_MEMBERS)), st.integers(0, 2**128 - 1),
+                       max_size=30))
+def test_key_mask_matches_the_reference(masks: dict[str, int]) -> None:
+    masks = {m: v & ((1 << F.OF_MEMBERS[m]) - 1) for m, v in masks.items()}
+    assert F.key_mask_of is not F._key_mask_of
+    assert F.key_mask_of(masks) == F._key_mask_of(masks)
+
+
+def test_key_mask_round_trip() -> None:
+    # every key member's bits land where from_flow_key reads them back
+    masks = {m: (1 << F.OF_MEMBERS[m]) - 1 for m, _o, _s, _b in F.KEY_MEMBERS}
+    raw = F.key_mask_of({**masks, "in_port": 1, "reg0": 5, "metadata": 1})
+    assert raw[:4] == b"\xff" * 4
+    flow = F.OfFlow.from_flow_key(raw, lambda _odp: 1)
+    for member, _off, size, _order in F.KEY_MEMBERS:
+        assert getattr(flow, member) == masks[member] & ((1 << (8 * size)) - 1), member
+    assert flow.reg0 == 0 and flow.metadata == 0
