@@ -18,11 +18,19 @@ always un-wildcards (``xlate_wc_init``) and its final clean-up
 (``xlate_wc_finish``) that is the megaflow mask.
 
 Supported: output (to a port, ``IN_PORT``, ``LOCAL``, ``TABLE``, ``NONE``,
-``FLOOD``, ``ALL``, ``NORMAL``, patch ports), output to a register, resubmit
-and goto_table (with OVS's depth and resubmit limits and messages),
-set_field/load/move, push/pop, mod_dl_*, mod_nw_*, mod_tp_*, dec_ttl (TTL
-above 1), VLAN push/pop/modify, write_metadata, note, exit, clone, the action
-set (write_actions/clear_actions).
+``FLOOD``, ``ALL``, ``NORMAL``, ``CONTROLLER``, patch ports, tunnel ports), output
+to a register, resubmit and goto_table (with OVS's depth and resubmit limits and
+messages), set_field/load/move (registers, xregs and xxregs too), push/pop,
+mod_dl_*, mod_nw_*, mod_tp_*, dec_ttl (at TTL 1 a packet-in per controller id),
+VLAN push/pop/modify, the MPLS actions (push_mpls, pop_mpls, set_mpls_label/tc/ttl,
+dec_mpls_ttl; after a pop to a non-MPLS type, actions that read L3 headers
+recirculate), controller(...), enqueue/set_queue/pop_queue, write_metadata,
+note, exit, clone, the action set (write_actions/clear_actions).
+
+The ``controller`` action becomes a datapath ``userspace`` action whose
+:class:`ControllerCookie` names the packet-in (``xlate_controller_action``); the
+packet is not sent (``dont_send``) unless the translation has side effects.
+OVS 3.1 does not slow-path such flows: the datapath hands the packet up itself.
 
 NORMAL (``xlate_normal``) uses each port's
 :class:`~ovsnet.ofproto.vlan.VlanConfig` (one bundle per port) and the
@@ -32,10 +40,11 @@ allowed, as for an upcall or ``ofproto/trace -generate``), then outputs to the
 learned port or floods the packet's VLAN, with each port's tags. Bonds,
 mirrors, multicast snooping and STP/RSTP are not modelled.
 
-Not yet: CONTROLLER (and dec_ttl sending to the controller), tunnels, MPLS,
-conntrack, and the datapath ``clone`` action that irreversible actions inside
-clone or behind a patch port need; they are reported in
-:attr:`XlateResult.unsupported` and contribute nothing.
+Not yet: conntrack, learn, groups, meters (``controller(meter_id=...)``),
+``controller(pause)``, the datapath ``clone`` action that irreversible actions
+inside clone or behind a patch port need, and a recirculation that starts inside a
+clone or behind a patch port; they are reported in
+:attr:`XlateResult.unsupported`.
 """
 
 from __future__ import annotations
