@@ -271,3 +271,42 @@ def test_megaflow_tokens():
         "tun_ipv6_src=::1", "tun_tos=12", "tun_ttl=5", "tun_flags=df|key"]
     assert megaflow_tokens({"tun_flags": 0x6}, flow) == ["tun_flags=+df-csum"]
     assert megaflow_tokens({}, flow) == []
+
+
+def _inner_frame(tos: int = 0) -> bytes:
+    """An Ethernet/IPv4/UDP frame (checksums left zero: extraction ignores them)."""
+    ip = bytes([0x45, tos, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2])
+    udp = bytes([0, 8, 0, 9, 0, 8, 0, 0])
+    return bytes.fromhex("505400000007505400000005") + b"\x08\x00" + ip + udp
+
+
+def test_decapsulated_packet_reaches_its_port_and_leaves_encapsulated():
+    """The datapath's VXLAN decapsulation, this module's receive mapping and
+    translation, and the datapath's execution of the set(tunnel(...)) it emits."""
+    from ovsnet.datapath.actions import execute
+    from ovsnet.datapath.flow_key import Tunnel, extract
+    from ovsnet.datapath.tunnel import NextHop, decapsulate, encapsulate
+
+    br = Bridge("br0", local_odp_port=100)
+    br.add_port("p2", 2, 2)
+    br.add_tunnel_port("vx", 1, "vxlan", {"remote_ip": "10.0.0.1", "local_ip": "10.0.0.2",
+                                          "key": 77}, odp_port=4)
+    br.add_tunnel_port("gn", 3, "geneve", {"remote_ip": "10.0.0.3", "key": "flow",
+                                           "csum": "true"}, odp_port=5)
+    br.add_flow("in_port=1,actions=set_tunnel:9,output:3")
+    hop = NextHop(src_ip="10.0.0.1", src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02")
+    outer = encapsulate("vxlan", _inner_frame(), Tunnel(tun_id=77, ipv4_src="10.0.0.1",
+                                                        ipv4_dst="10.0.0.2", ttl=64), hop)
+    inner, tunnel = decapsulate("vxlan", outer)
+    key = extract(inner, 4, tunnel=tunnel)
+    bridge, flow = br.flow_from_key(key)
+    assert flow.in_port == 1 and flow.tun_id == 77
+    result = xlate(bridge, flow)
+    assert result.megaflow().startswith("recirc_id=0,eth,ip,tun_id=0x4d,tun_src=10.0.0.1,"
+                                        "tun_dst=10.0.0.2,tun_tos=0,tun_flags=-df-csum+key,")
+    assert odp.format_actions(result.datapath_actions) == (
+        "set(tunnel(tun_id=0x9,dst=10.0.0.3,ttl=64,tp_dst=6081,flags(df|csum|key))),5")
+    (out,) = execute(inner, key.raw, result.datapath_actions).outputs
+    assert out.port == 5 and out.packet == inner
+    egress = OfFlow.from_flow_key(out.egress_tunnel)
+    assert (egress.tun_id, egress.tun_dst, egress.tun_tp_dst) == (9, 0x0A000003, 6081)
