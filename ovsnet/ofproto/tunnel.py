@@ -228,7 +228,8 @@ def parse_tunnel_config(type_: str, options: Mapping[str, str] | None = None, *,
     ``out_key`` (a number or ``flow``), ``dst_port`` (UDP tunnels), ``tos``
     (a DSCP value with the ECN bits clear, or ``inherit``), ``ttl`` (1..255 or
     ``inherit``; default 64), ``df_default`` and ``csum`` (``true``/``false``),
-    ``egress_pkt_mark``, ``packet_type`` (only ``legacy_l2``). ``name`` is the
+    ``egress_pkt_mark``, ``seq`` (GRE; accepted, it does not change
+    translation), ``packet_type`` (only ``legacy_l2``). ``name`` is the
     Interface's name, for error messages.
     """
     where = f"tunnel port {name!r}" if name else "tunnel port"
@@ -266,9 +267,11 @@ def parse_tunnel_config(type_: str, options: Mapping[str, str] | None = None, *,
                 raise OfprotoError(f"{where}: options:dst_port is only valid for UDP tunnels "
                                    f"(vxlan, geneve), not {type_}")
             fields["dst_port"] = _parse_int(where, key, value, 1, 65535)
-        elif key in ("csum", "df_default"):
+        elif key in ("csum", "df_default") or (key == "seq" and type_ == "gre"):
             if value not in ("true", "false"):
                 raise _bad(where, key, value, "'true' or 'false'")
+            if key == "seq":  # GRE sequence numbers: no effect on translation
+                continue
             if key == "csum":
                 fields["csum"] = value == "true"
             else:
@@ -282,8 +285,9 @@ def parse_tunnel_config(type_: str, options: Mapping[str, str] | None = None, *,
         elif key in ("key", "in_key", "out_key") or key in _IGNORED_OPTIONS:
             pass
         else:
+            valid = _OPTIONS + (("seq",) if type_ == "gre" else ())
             raise OfprotoError(f"{where}: unknown {type_} option {key!r} (valid: "
-                               f"{', '.join(_OPTIONS)})")
+                               f"{', '.join(valid)})")
     if not fields.get("remote_ip") and not fields.get("remote_flow"):
         raise OfprotoError(f"{where}: {type_} type requires valid 'remote_ip' argument "
                            "(an IP address or 'flow')")

@@ -101,6 +101,12 @@ def test_bad_options_say_which_and_what_is_valid(type_, options, words):
         assert word in str(e.value)
 
 
+def test_gre_seq_is_accepted_for_gre_only():
+    assert parse_tunnel_config("gre", {"remote_ip": "1.1.1.1", "seq": "true"}).type == "gre"
+    with pytest.raises(OfprotoError, match="unknown vxlan option 'seq'"):
+        parse_tunnel_config("vxlan", {"remote_ip": "1.1.1.1", "seq": "true"})
+
+
 def test_ipsec_keys_are_ignored():
     cfg = parse_tunnel_config("gre", {"remote_ip": "1.1.1.1", "psk": "secret"})
     assert cfg == TunnelConfig("gre", remote_ip=parse_tunnel_config(
