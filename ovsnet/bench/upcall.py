@@ -224,7 +224,7 @@ def classifier_implementation(name: str):
 def _upcall_run(flows: list[str], data: np.ndarray, lengths: np.ndarray, in_ports: np.ndarray,
                 repeat: int) -> dict[str, Any]:
     """Best of ``repeat`` runs of every packet through a fresh datapath and bridge."""
-    best = float("inf")
+    best = best_cpu = float("inf")
     n = len(lengths)
     order = np.arange(n, dtype=np.uint32)
     for _ in range(repeat):
@@ -233,19 +233,22 @@ def _upcall_run(flows: list[str], data: np.ndarray, lengths: np.ndarray, in_port
         dp = Datapath("system", handler=handler, flow_limit=10 * n)
         for port in range(1, N_PORTS + 1):
             dp.add_port(f"vm{port}", port_no=port)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         _packets, outputs = dp.run_bursts(data, lengths, in_ports, order, burst=BURST)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
         stats = dp.stats()
         installed = len(dp.table)
         if dp.n_upcalls != n or installed != n or stats.hit:
             raise RuntimeError(f"workload broken: {n} packets gave {dp.n_upcalls} upcalls, "
                                f"{installed} installed megaflows and {stats.hit} hits")
         best = min(best, elapsed)
+        best_cpu = min(best_cpu, cpu)
     masks = stats.masks
     return {
         "upcalls_per_s": round(n / best),
         "us_per_upcall": round(best / n * 1e6, 2),
+        # the thread's own CPU time: what the rate would be with the core to itself
+        "cpu_upcalls_per_s": round(n / best_cpu),
         "packets": n,
         "upcalls": dp.n_upcalls,
         "installed_flows": installed,
@@ -311,6 +314,7 @@ def run(quick: bool = False, echo: Callable[[str], None] | None = print) -> dict
         "trace_ms": trace["trace_ms"],
         "goal_upcalls_per_s": GOAL_UPCALLS_PER_S,
         "goal_met": main["upcalls_per_s"] >= GOAL_UPCALLS_PER_S,
+        "cpu_upcalls_per_s": main["cpu_upcalls_per_s"],
         "reference_upcalls_per_s": reference["upcalls_per_s"] if reference else None,
         "quick": quick,
         "machine": machine(),
@@ -342,6 +346,7 @@ def run(quick: bool = False, echo: Callable[[str], None] | None = print) -> dict
                 if reference else "")
     met = "met" if result["goal_met"] else "NOT met"
     say(f"upcalls: {main['upcalls_per_s']}/s ({main['us_per_upcall']} us each, "
+        f"{main['cpu_upcalls_per_s']}/s of thread CPU time, "
         f"{main['installed_flows']} megaflows installed){ref_text}   "
         f"goal >= {GOAL_UPCALLS_PER_S}: {met}")
     say(f"trace: {trace['trace_ms']} ms median")

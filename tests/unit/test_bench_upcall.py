@@ -29,6 +29,7 @@ def test_json_structure(result: dict) -> None:
     json.dumps(result)  # JSON-ready
     assert isinstance(result["upcalls_per_s"], int) and result["upcalls_per_s"] > 0
     assert isinstance(result["trace_ms"], float) and result["trace_ms"] > 0
+    assert isinstance(result["cpu_upcalls_per_s"], int) and result["cpu_upcalls_per_s"] > 0
     assert result["quick"] is True
     assert {"cpu", "cores", "python"} <= set(result["machine"])
     assert result["goal_upcalls_per_s"] == 50_000
