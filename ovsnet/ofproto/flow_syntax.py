@@ -28,6 +28,7 @@ from ovsnet.ofproto.ofp_actions import (
     ActionParser,
     Clone,
     Enqueue,
+    Learn,
     Output,
     OutputReg,
     PopMpls,
@@ -253,6 +254,8 @@ def _check_actions(acts, match: Match, text: str, base: int) -> None:
             fields.append(a.subfield.field)
         elif isinstance(a, OutputReg):
             fields.append(a.src.field)
+        elif isinstance(a, Learn):  # learn_check: the sources are read from the packet
+            fields += [spec.src.field for spec in a.specs if spec.src is not None]
         elif isinstance(a, Enqueue):
             if a.port >= OFPP_MAX and a.port not in (0xFFF8, 0xFFFE):  # IN_PORT, LOCAL
                 raise _Err("actions are invalid with specified match (OFPBAC_BAD_OUT_PORT)",

@@ -13,9 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from ovsnet.ofproto.ofp_fields import (
+    OFPP_ALL,
     OFPP_CONTROLLER,
+    OFPP_FLOOD,
     OFPP_IN_PORT,
+    OFPP_LOCAL,
     OFPP_MAX,
+    Match,
     MFField,
     _c_int,
     _Err,
@@ -475,6 +479,116 @@ class Clone(Action):
 
 
 @dataclass(frozen=True)
+class LearnSpec:
+    """One ``struct ofpact_learn_spec``: ``kind`` is ``match``, ``load`` or ``output``.
+
+    The source is the subfield ``src`` of the packet's flow or, when ``src``
+    is None, the immediate ``imm`` (``n_bits`` wide, at bit 0); ``dst`` is
+    the learned flow's match field or the field its ``load`` writes (None for
+    ``output``).
+    """
+
+    kind: str
+    dst: Subfield | None
+    src: Subfield | None
+    imm: int = 0
+
+    @property
+    def n_bits(self) -> int:
+        return (self.src or self.dst).n_bits
+
+    def format(self, port_map=None) -> str:
+        """As ``learn_format`` prints the spec."""
+        imm = f"{self.imm:#x}" if self.imm else "0"
+        if self.kind == "match":
+            if self.src is None:
+                d = self.dst
+                if d.ofs == 0 and d.n_bits == d.field.n_bits:
+                    return f"{d.field.name}={format_field_value(d.field, self.imm, None, port_map)}"
+                return f"{d.format()}={imm}"
+            text = self.dst.format()
+            if self.src.field != self.dst.field or self.src.ofs != self.dst.ofs:
+                text += "=" + self.src.format()
+            return text
+        if self.kind == "load":
+            return f"load:{imm if self.src is None else self.src.format()}->{self.dst.format()}"
+        return f"output:{self.src.format()}"
+
+
+@dataclass(frozen=True)
+class Learn(Action):
+    """``learn(...)`` (``struct ofpact_learn``): add or modify a flow from the packet.
+
+    Not supported in translation: ``fin_idle_timeout``/``fin_hard_timeout``
+    (kept and printed), ``delete_learned``, ``limit`` and ``result_dst``.
+    """
+
+    specs: tuple[LearnSpec, ...] = ()
+    table: int = 1
+    priority: int = 32768
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    fin_idle_timeout: int = 0
+    fin_hard_timeout: int = 0
+    cookie: int = 0
+    send_flow_rem: bool = False
+    delete_learned: bool = False
+    limit: int = 0
+    result_dst: Subfield | None = None
+    name = "learn"
+
+    def format(self, port_map=None):
+        out = f"learn(table={self.table}"
+        for key in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout"):
+            if getattr(self, key):
+                out += f",{key}={getattr(self, key)}"
+        if self.priority != 32768:
+            out += f",priority={self.priority}"
+        if self.send_flow_rem:
+            out += ",send_flow_rem"
+        if self.delete_learned:
+            out += ",delete_learned"
+        if self.cookie:
+            out += f",cookie={self.cookie:#x}"
+        if self.limit:
+            out += f",limit={self.limit}"
+        if self.result_dst is not None:
+            out += f",result_dst={self.result_dst.format()}"
+        for spec in self.specs:
+            out += "," + spec.format(port_map)
+        return out + ")"
+
+    def learned_actions(self, read) -> tuple[Action, ...]:
+        """The learned flow's actions (``learn_execute``); ``read(subfield)`` reads the
+        packet's flow. An output to a port that cannot be one is left out."""
+        acts: list[Action] = []
+        for spec in self.specs:
+            value = spec.imm if spec.src is None else read(spec.src)
+            if spec.kind == "load":
+                d = spec.dst
+                acts.append(SetField(d.field, value << d.ofs,
+                                     ((1 << d.n_bits) - 1) << d.ofs, is_load=True))
+            elif spec.kind == "output" and (spec.n_bits <= 16 or value <= 0xFFFF):
+                port = value & 0xFFFF
+                if port < OFPP_MAX or port in (OFPP_IN_PORT, OFPP_FLOOD, OFPP_LOCAL, OFPP_ALL):
+                    acts.append(Output(port))
+        return tuple(acts)
+
+    def learned_match(self, read) -> Match:
+        """The learned flow's match (``learn_execute``: ``mf_write_subfield`` per spec)."""
+        match = Match()
+        for spec in self.specs:
+            if spec.kind != "match":
+                continue
+            value = spec.imm if spec.src is None else read(spec.src)
+            d = spec.dst
+            bits = ((1 << d.n_bits) - 1) << d.ofs
+            v, m = match.get_field(d.field)
+            match.set_field(d.field, (v & ~bits) | ((value << d.ofs) & bits), m | bits)
+        return match
+
+
+@dataclass(frozen=True)
 class WriteActions(Action):
     actions: tuple[Action, ...] = field(default_factory=tuple)
     name = "write_actions"
@@ -534,7 +648,7 @@ ACTION_NAMES = sorted([
     "set_mpls_label", "set_mpls_tc", "set_mpls_ttl", "dec_mpls_ttl", "push_mpls",
     "pop_mpls", "set_tunnel", "set_tunnel64", "resubmit", "note", "exit", "clone",
     "drop", "clear_actions", "write_actions", "write_metadata", "goto_table", "enqueue",
-    "set_queue", "pop_queue",
+    "set_queue", "pop_queue", "learn",
 ])
 
 
@@ -783,6 +897,8 @@ class ActionParser:
             acts.append(Simple(lk))
         elif lk == "note":
             acts.append(Note(_parse_hex(value, "bad hex digit in `note' argument")))
+        elif lk == "learn":
+            acts.append(self._learn(value))
         elif lk == "clone":
             acts.append(Clone(tuple(self.parse(value, 0, False, "clone"))))
         elif lk == "write_actions":
@@ -804,6 +920,112 @@ class ActionParser:
             return OutputReg(parse_subfield(value))
         except _Err:
             raise _Err(f"{value}: output to unknown port", 0, len(value)) from None
+
+    def _learn(self, value: str) -> Learn:
+        """``learn_parse__`` (lib/learn.c): settings, then match/load/output specs."""
+        kw: dict = {}
+        specs: list[LearnSpec] = []
+        for k, v, kofs, vofs in split_key_values(value):
+            try:
+                if k == "table":
+                    t = _table(v)
+                    if t is None:
+                        raise _Err(f'unknown table "{v}"', 0, len(v))
+                    if t == 255:
+                        raise _Err(f"{value}: table id 255 not valid for `learn' action",
+                                   0, len(v))
+                    kw["table"] = t
+                elif k in ("priority", "idle_timeout", "hard_timeout", "fin_idle_timeout",
+                           "fin_hard_timeout"):
+                    kw[k] = _atoi(v) & 0xFFFF
+                elif k == "limit":
+                    kw[k] = _atoi(v) & 0xFFFFFFFF
+                elif k == "cookie":
+                    kw[k] = _strtoull(v)
+                elif k in ("send_flow_rem", "delete_learned"):
+                    kw[k] = True
+                elif k == "result_dst":
+                    sf = parse_subfield(v)
+                    if not sf.field.writable:
+                        raise _Err(f"{v} is read-only", 0, len(v))
+                    if sf.n_bits != 1:
+                        raise _Err("result_dst in 'learn' action must be a single bit", 0, len(v))
+                    kw[k] = sf
+                else:
+                    specs.append(self._learn_spec(value, k, v))
+            except _Err as e:
+                anchor = vofs if v and e.offset else kofs
+                raise _Err(e.message, anchor + e.offset, e.length or len(k)) from None
+        learn = Learn(tuple(specs), **kw)
+        _check_learn(learn)
+        return learn
+
+    def _learn_spec(self, orig: str, name: str, value: str) -> LearnSpec:
+        """``learn_parse_spec``."""
+        try:
+            dst = parse_subfield(name)
+        except _Err:
+            dst = None
+        if dst is not None:
+            if dst.field.nxm is None:
+                raise _Err(f"{orig}: experimenter OXM field '{name}' not supported")
+            if not value:
+                return LearnSpec("match", dst, dst)
+            try:
+                src = parse_subfield(value)
+            except _Err as e:
+                src_error = e.message
+                src = None
+            if src is None:
+                full = dst.ofs == 0 and dst.n_bits == dst.field.n_bits
+                try:
+                    if full:
+                        imm, _m = parse_field_value(dst.field, value, self.port_map)
+                    else:
+                        try:
+                            imm = parse_int_string(value, dst.field.n_bytes)
+                        except (ValueError, OverflowError):
+                            raise _Err(f"{orig}: cannot parse integer value") from None
+                        if imm >> dst.n_bits:
+                            raise _Err(f"{orig}: value {format_field_value(dst.field, imm)} "
+                                       f"does not fit into {dst.n_bits} bits")
+                except _Err as e:
+                    raise _Err(f"{orig}: {name} value {value} cannot be parsed as a subfield "
+                               f"({src_error}) or an immediate value ({e.message})") from None
+                return LearnSpec("match", dst, None, imm)
+            if src.n_bits != dst.n_bits:
+                raise _Err(f"{orig}: bit widths of {name} ({src.n_bits}) and {value} "
+                           f"({dst.n_bits}) differ")
+            return LearnSpec("match", dst, src)
+        if name == "load":
+            arrow = value.find("->")
+            if arrow == 0:
+                raise _Err(f"load: missing source before `->' in `{value}'")
+            if arrow < 0:
+                raise _Err(f"load: missing `->' in `{value}'")
+            m = re.match(r"0[xX][0-9a-fA-F]+|[0-9]+", value)
+            if m:
+                if m.end() != arrow:
+                    raise _Err(f"load: garbage before `->' in `{value}'")
+                d = parse_subfield(value[arrow + 2:])
+                if d.field.nxm is None:
+                    raise _Err(f"{value}: experimenter OXM field '{value[arrow + 2:]}' "
+                               "not supported")
+                imm = int(m.group(0), 0)
+                if imm >> d.n_bits:
+                    raise _Err(f"{value}: value does not fit into {d.n_bits} bits")
+                return LearnSpec("load", d, None, imm)
+            src, n = parse_subfield_prefix(value)
+            if value[n:n + 2] != "->":
+                raise _Err(f"{value}: missing `->' following source")
+            d = parse_subfield(value[n + 2:])
+            if src.n_bits != d.n_bits:
+                raise _Err(f"{value}: source field is {src.n_bits} bits wide but destination "
+                           f"is {d.n_bits} bits wide")
+            return LearnSpec("load", d, src)
+        if name == "output":
+            return LearnSpec("output", None, parse_subfield(value))
+        raise _Err(f"{orig}: unknown keyword {name}")
 
     def _enqueue(self, value: str) -> Enqueue:
         """``parse_ENQUEUE``: ``PORT:QUEUE`` or ``PORT,QUEUE`` (strtok on ``:q,``)."""
@@ -949,6 +1171,37 @@ def _str_to_u32(s: str) -> int:
     if not -(1 << 64) < v < 1 << 64:
         raise _Err(f"invalid numeric format {s}", 0, len(s))
     return v & 0xFFFFFFFF
+
+
+def _check_learn(learn: Learn) -> None:
+    """``learn_check``'s destination half: a matched field's prerequisites must be
+    in the learned flow's match (set by earlier immediate specs); a loaded field
+    must be writable."""
+    dst_match = Match()
+    for spec in learn.specs:
+        d = spec.dst
+        if spec.kind == "match":
+            if not dst_match.prereq_ok(d.field.prereq):
+                raise _Err("actions are invalid with specified match "
+                           f"(OFPBAC_MATCH_INCONSISTENT): learned {d.field.name} lacks "
+                           "its prerequisites")
+            if spec.src is None:
+                bits = ((1 << d.n_bits) - 1) << d.ofs
+                v, m = dst_match.get_field(d.field)
+                dst_match.set_field(d.field, (v & ~bits) | (spec.imm << d.ofs), m | bits)
+        elif spec.kind == "load" and not d.field.writable:
+            raise _Err(f"destination field {d.field.name} is not writable")
+
+
+def _strtoull(s: str) -> int:
+    """``strtoull(s, NULL, 0)``: the longest numeric prefix, 0 if none."""
+    m = re.match(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", s)
+    if not m:
+        return 0
+    v = int(m.group(2), 0) if not m.group(2).startswith("0") or m.group(2)[:2].lower() == "0x" \
+        else int(m.group(2), 8)
+    v = min(v, (1 << 64) - 1)
+    return (-v if m.group(1) == "-" else v) & ((1 << 64) - 1)
 
 
 def _atoi(s: str) -> int:

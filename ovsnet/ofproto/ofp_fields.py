@@ -133,6 +133,20 @@ def parse_port(s: str, port_map: dict[str, int] | None = None) -> int | None:
     return None
 
 
+def port_to_ofp11(port: int) -> int:
+    """``ofputil_port_to_ofp11``: a 16-bit OpenFlow 1.0 port as OpenFlow 1.1+'s 32 bits."""
+    return port if port < OFPP_MAX else port + _OFPP11_OFFSET
+
+
+def port_from_ofp11(port: int) -> int | None:
+    """``ofputil_port_from_ofp11``: the 16-bit port of a 32-bit one (None if invalid)."""
+    if port < OFPP_MAX:
+        return port
+    if port >= 0xFFFFFF00:
+        return port - _OFPP11_OFFSET
+    return None
+
+
 def format_port(port: int, port_map: dict[str, int] | None = None) -> str:
     """``ofputil_format_port``: a reserved name, the mapped port name, or the number."""
     if port >= OFPP_MAX and port in _RESERVED_NAME:
@@ -253,6 +267,8 @@ FIELDS: list[MFField] = [
        nxm="OXM_OF_METADATA"),
     _f("MFF_IN_PORT", "in_port", (), 16, False, "port", "none", "in_port",
        nxm="NXM_OF_IN_PORT"),
+    _f("MFF_IN_PORT_OXM", "in_port_oxm", (), 32, False, "port11", "none", "in_port",
+       bits=0xFFFF, nxm="OXM_OF_IN_PORT"),
     _f("MFF_SKB_PRIORITY", "skb_priority", (), 32, False, "hex", "none", "skb_priority",
        writable=False),
     _f("MFF_PKT_MARK", "pkt_mark", (), 32, True, "hex", "none", "pkt_mark",
@@ -349,7 +365,7 @@ for _fld in FIELDS:
         _BY_NXM[_fld.nxm] = _fld
 # OXM and NXM names that print differently but name the same field
 for _alias, _target in {
-    "OXM_OF_IN_PORT": "in_port", "OXM_OF_ETH_SRC": "eth_src", "OXM_OF_ETH_DST": "eth_dst",
+    "OXM_OF_ETH_SRC": "eth_src", "OXM_OF_ETH_DST": "eth_dst",
     "OXM_OF_ETH_TYPE": "eth_type", "OXM_OF_IPV4_SRC": "ip_src", "OXM_OF_IPV4_DST": "ip_dst",
     "OXM_OF_IP_PROTO": "nw_proto", "OXM_OF_IP_ECN": "nw_ecn", "OXM_OF_TCP_SRC": "tcp_src",
     "OXM_OF_TCP_DST": "tcp_dst", "OXM_OF_UDP_SRC": "udp_src", "OXM_OF_UDP_DST": "udp_dst",
@@ -649,11 +665,11 @@ def parse_field_value(field: MFField, s: str, port_map: dict[str, int] | None = 
         v, m = _ipv4_masked(s)
     elif fmt == "ipv6":
         v, m = _ipv6_masked(s)
-    elif fmt == "port":
+    elif fmt in ("port", "port11"):
         p = parse_port(s, port_map)
         if p is None:
             raise _Err(f"{s}: invalid or unknown port for {field.name}", 0, len(s))
-        v, m = p, 0xFFFF
+        v, m = (p, 0xFFFF) if fmt == "port" else (port_to_ofp11(p), 0xFFFFFFFF)
     elif fmt == "frag":
         for name, mk, val in _FRAGS:
             if s.lower() == name:
@@ -690,6 +706,9 @@ def format_field_value(field: MFField, v: int, m: int | None = None,
         return format_ipv6_masked(v, full if exact else m)
     if fmt == "port":
         return format_port(v, port_map)
+    if fmt == "port11":
+        port = port_from_ofp11(v)
+        return format_port(v if port is None else port, port_map)
     if fmt == "tcp_flags":
         return format_tcp_flags(v, 0xFFF if exact else m)
     return str(v)

@@ -60,6 +60,7 @@ from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto import tunnel as tnl
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
+from ovsnet.ofproto.flow_syntax import FlowMod
 from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
 from ovsnet.ofproto.ofp_fields import (
     ETH_TYPE_ARP,
@@ -88,6 +89,8 @@ from ovsnet.ofproto.ofp_fields import (
     MFField,
     format_match,
     format_port,
+    port_from_ofp11,
+    port_to_ofp11,
 )
 from ovsnet.ofproto.vlan import PriorityTags, VlanConfig, XVlan
 
@@ -365,6 +368,8 @@ class _Ctx:
         self.was_mpls = False
         #: translation stopped to recirculate (``ctx->freezing``)
         self.freezing = False
+        #: rules the learn actions added (by id): (rule, the rule it replaced or None)
+        self.learned: dict[int, tuple] = {}
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
@@ -418,6 +423,8 @@ def _field_parts(fld: MFField) -> list[tuple[str, int, int]]:
 
 
 def _get_field(flow: OfFlow, fld: MFField) -> int:
+    if fld.name == "in_port_oxm":  # OpenFlow 1.1+'s 32-bit port numbers
+        return port_to_ofp11(flow.in_port)
     value = 0
     for member, shift, bits in _field_parts(fld):
         value |= ((getattr(flow, member) & bits) >> fld.shift) << shift
@@ -425,6 +432,11 @@ def _get_field(flow: OfFlow, fld: MFField) -> int:
 
 
 def _set_field(flow: OfFlow, fld: MFField, value: int, mask: int) -> None:
+    if fld.name == "in_port_oxm":
+        new = (port_to_ofp11(flow.in_port) & ~mask) | (value & mask)
+        port = port_from_ofp11(new)
+        flow.set("in_port", OFPP_NONE if port is None else port)
+        return
     for member, shift, bits in _field_parts(fld):
         v = ((value >> shift) << fld.shift) & bits
         m = ((mask >> shift) << fld.shift) & bits
@@ -433,6 +445,10 @@ def _set_field(flow: OfFlow, fld: MFField, value: int, mask: int) -> None:
 
 
 def _mask_field(ctx: _Ctx, fld: MFField, mask: int) -> None:
+    if fld.name == "in_port_oxm":
+        if mask:
+            ctx.mask("in_port")
+        return
     for member, shift, bits in _field_parts(fld):
         ctx.mask(member, ((mask >> shift) << fld.shift) & bits)
 
@@ -692,9 +708,30 @@ def _lookup_from_table(ctx: _Ctx, table_id: int, in_port: int):
     flow.in_port = in_port
     try:
         rule = ctx.bridge.lookup(table_id, flow, ctx.wc)
+        while rule is not None and id(rule) in ctx.learned:
+            rule = _past_learned(ctx, table_id, flow, rule)
     finally:
         flow.in_port, flow.tp_src, flow.tp_dst = old_in_port, old_src, old_dst
     return rule, table_id
+
+
+def _past_learned(ctx: _Ctx, table_id: int, flow: OfFlow, rule):
+    """The rule a lookup finds instead of ``rule``, a flow this translation learned.
+
+    OVS's translation sees the tables of the version it started with: the
+    learned rule's subtable is searched (its fields stay in the megaflow) but
+    the rule is invisible, so the lookup goes on, or finds the rule it
+    replaced.
+    """
+    displaced = ctx.learned[id(rule)][1]
+    if displaced is not None:
+        return displaced
+    cls = ctx.bridge.tables[table_id]
+    cls.remove(rule)
+    try:
+        return ctx.bridge.lookup(table_id, flow, ctx.wc)
+    finally:
+        cls.replace(rule)
 
 
 def _resource_check(ctx: _Ctx) -> bool:
@@ -1169,6 +1206,8 @@ def _do_actions(ctx: _Ctx, actions) -> None:
             return
         elif isinstance(a, A.SetTunnel):
             flow.set("tun_id", a.tun_id)
+        elif isinstance(a, A.Learn):
+            _learn(ctx, a)
         elif isinstance(a, A.Note):
             pass
         elif isinstance(a, A.Clone):
@@ -1270,6 +1309,42 @@ def _pop_mpls(ctx: _Ctx, ethertype: int) -> None:
     _set_mpls_stack(flow, ethertype, _mpls_stack(flow)[1:])
     if ethertype not in _MPLS_TYPES:
         ctx.was_mpls = True
+
+
+def _learn(ctx: _Ctx, a: A.Learn) -> None:
+    """``xlate_learn_action``: the megaflow matches every source the learned flow
+    is built from (``learn_mask``); with side effects the flow (``learn_execute``)
+    is added, or replaces one with the same match and priority, at once, but the
+    rest of this translation does not see it (:func:`_past_learned`)."""
+    for spec in a.specs:
+        if spec.src is not None:
+            _mask_subfield(ctx, spec.src)
+    if not ctx.generate:
+        ctx.report(">>>> suppressing side effects, so learn action ignored <<<<")
+        return
+    if a.limit or a.result_dst is not None:
+        ctx.unsupported.append("learn with limit or result_dst")
+    flow = ctx.flow
+    match = a.learned_match(lambda sf: _get_subfield(flow, sf))
+    actions = a.learned_actions(lambda sf: _get_subfield(flow, sf))
+    fm = FlowMod(match=match, actions=actions, table=a.table, priority=a.priority,
+                 cookie=a.cookie, idle_timeout=a.idle_timeout, hard_timeout=a.hard_timeout,
+                 command="modify_strict")
+    text = f"table={a.table} " + format_match(match)
+    text = text.rstrip(" ") + f" priority={a.priority}"
+    if a.cookie:
+        text += f" cookie={a.cookie:#x}"
+    if a.idle_timeout:
+        text += f" idle={a.idle_timeout}"
+    if a.hard_timeout:
+        text += f" hard={a.hard_timeout}"
+    ctx.report(text + " actions=" + A.format_actions(actions))
+    cls = ctx.bridge.tables.get(a.table)
+    displaced = None if cls is None else cls.find_exact(match, a.priority)
+    if displaced is not None and id(displaced) in ctx.learned:  # learned twice here
+        displaced = ctx.learned[id(displaced)][1]
+    rule = ctx.bridge.add_flow(fm)
+    ctx.learned[id(rule)] = (rule, displaced)
 
 
 def _enqueue(ctx: _Ctx, a: A.Enqueue) -> None:

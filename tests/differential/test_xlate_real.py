@@ -62,6 +62,7 @@ SUPPORTED = [
     "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1", "modify-nd",
     "output-ofpp-none-ingress", "vlan-depth-limit-1", "vlan-depth-limit-unlimited",
     "extended-extended-registers", "dec-ttl", "output-flood-flags-5",
+    "learn-vlan-mac", "learn-tcp-ports", "learn-br-tun-table-10",
     *(c["name"] for c in CASES if c["name"].startswith("vlan-handling-")),
 ]
 
@@ -258,8 +259,9 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
     output, resubmit to a later table, header rewrites consistent with the
     match, register loads (xxreg too), VLAN pop/modify, dec_ttl, move,
     push/pop, clone, exit, NORMAL (every port a trunk; traces do not learn),
-    CONTROLLER and controller(...), enqueue/set_queue/pop_queue and the MPLS
-    actions. Packets are IPv4, IPv6 or MPLS, some VLAN-tagged. OVS accepts
+    CONTROLLER and controller(...), enqueue/set_queue/pop_queue, the MPLS
+    actions and learn (traces have no side effects, so it only matches its
+    sources). Packets are IPv4, IPv6 or MPLS, some VLAN-tagged. OVS accepts
     every flow (ovsnet's parser applies the same consistency checks).
     """
     rng = random.Random(seed)
@@ -335,7 +337,9 @@ def random_case(seed: int) -> tuple[list[str], list[str]]:
                     actions.append(rng.choice([
                         f"load:{rng.randint(0, 2)}->NXM_NX_XXREG0[0..7]",
                         "load:0x1122334455667788aabbccddeeff0011->NXM_NX_XXREG1[]",
-                        "move:NXM_NX_XXREG1[0..15]->NXM_NX_XXREG0[0..15]"]))
+                        "move:NXM_NX_XXREG1[0..15]->NXM_NX_XXREG0[0..15]",
+                        "learn(table=2,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],"
+                        "output:OXM_OF_IN_PORT[])"]))
                 elif kind == 15:
                     actions.append(rng.choice([
                         "push_mpls:0x8847", "push_mpls:0x8848", "pop_mpls:0x0800",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.flow_syntax import parse_flow
 from ovsnet.ofproto.of_flow import OfFlow
@@ -199,3 +200,48 @@ def test_actions_reading_l3_after_pop_mpls_recirculate():
     assert not r.unsupported
     r = xlate(bridge("actions=pop_mpls:0x0800,dec_ttl,output:2"), mpls())
     assert acts(r) == "pop_mpls(eth_type=0x800),recirc(0x1)"
+
+
+# -- learn ---------------------------------------------------------------------------
+
+LEARN = ("table=0,actions=learn(table=1,hard_timeout=60,NXM_OF_VLAN_TCI[0..11],"
+         "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0x64->NXM_NX_REG0[],"
+         "output:OXM_OF_IN_PORT[]),resubmit(,1)")
+
+
+def test_learn_syntax_round_trips_as_ovs_prints_it():
+    text = ("actions=learn(table=1,idle_timeout=10,hard_timeout=20,priority=10,"
+            "cookie=0xfedcba9876543210,in_port=99,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],"
+            "NXM_NX_REG3[3..19]=0x10011,load:NXM_OF_IN_PORT[]->NXM_NX_REG1[16..31],"
+            "output:OXM_OF_IN_PORT[])")
+    assert parse_flow(text).format() == text
+    with pytest.raises(FlowSyntaxError, match="unknown keyword foo"):
+        parse_flow("actions=learn(foo=1)")
+    with pytest.raises(FlowSyntaxError, match="OFPBAC_MATCH_INCONSISTENT"):
+        parse_flow("actions=learn(NXM_OF_IP_SRC[]=NXM_OF_IP_DST[])")
+
+
+def test_learn_without_side_effects_only_matches_its_sources():
+    br = bridge(LEARN, "table=1,priority=0,actions=output:2")
+    r = xlate(br, ip(in_port=3))
+    assert acts(r) == "2" and br.n_flows() == 2
+    assert r.megaflow() == "recirc_id=0,eth,ip,in_port=3,dl_src=50:54:00:00:00:05,nw_frag=no"
+    assert ">>>> suppressing side effects, so learn action ignored <<<<" in r.trace[0].actions
+
+
+def test_learned_flow_is_added_but_unseen_by_its_own_translation():
+    br = bridge(LEARN, "table=1,priority=0,actions=output:2")
+    first = xlate(br, ip(in_port=3, dl_dst=0x505400000005), generate=True)
+    # the learned rule matches this very packet, yet the lookup passes it by (as OVS's
+    # translation sees the tables' old version) after examining its fields
+    assert acts(first) == "2" and br.n_flows() == 3
+    assert "dl_dst=50:54:00:00:00:05" in first.megaflow()
+    learned = br.lookup(1, ip(dl_dst=0x505400000005))
+    assert learned.priority == 32768 and learned.payload.hard_timeout == 60
+    assert A.format_actions(learned.payload.actions) == "load:0x64->NXM_NX_REG0[],output:3"
+    # the next packet to that MAC takes the learned flow
+    assert acts(xlate(br, ip(in_port=1, dl_dst=0x505400000005))) == "3"
+    # learning the same MAC elsewhere replaces the flow; until then the old one is used
+    again = xlate(br, ip(in_port=2, dl_dst=0x505400000005), generate=True)
+    assert acts(again) == "3" and br.n_flows() == 3
+    assert acts(xlate(br, ip(in_port=1, dl_dst=0x505400000005))) == "2"
