@@ -31,6 +31,7 @@ from ovsnet.ofproto.tunnel import (
     TunnelConfig,
     parse_tunnel_config,
     tnl_match_key,
+    tnl_port_format,
     tnl_port_receive,
     tunnel_dst,
 )
@@ -239,6 +240,12 @@ class Bridge:
                    for p in self._by_ofport.values()):
             self._tunnel_vports.pop(vport, None)
         self.version += 1
+
+    def list_tunnels(self) -> str:
+        """``ovs-appctl ofproto/list-tunnels`` for this bridge's tunnel ports (by ofport;
+        OVS prints them in hash order)."""
+        return "".join(tnl_port_format(p.name, p.odp_port, p.tunnel) + "\n"
+                       for p in self.tunnel_ports)
 
     @property
     def tunnel_ports(self) -> list[BridgePort]:

@@ -43,7 +43,7 @@ from ovsnet.errors import OfprotoError
 __all__ = [
     "DEFAULT_DST_PORT", "DEFAULT_TTL", "TUNNEL_MEMBERS", "TUNNEL_TYPES", "TunnelConfig",
     "commit_tunnel", "insert_megaflow_tokens", "megaflow_tokens", "parse_tunnel_config", "process_ecn",
-    "restore_tunnel", "save_tunnel", "tnl_match_key", "tnl_port_receive", "tnl_port_send",
+    "restore_tunnel", "save_tunnel", "tnl_port_format", "tnl_match_key", "tnl_port_receive", "tnl_port_send",
     "tos_commit_mask", "tunnel_dst", "tunnel_key_attr", "vport_name", "wc_init",
 ]
 
@@ -148,6 +148,37 @@ class TunnelConfig:
         elif self.ttl != DEFAULT_TTL:
             out.append(f"ttl={self.ttl}")
         return ", ".join(out)
+
+
+def tnl_port_format(name: str, odp_port: int, config: TunnelConfig) -> str:
+    """One line of ``ovs-appctl ofproto/list-tunnels`` (``tnl_port_format``)."""
+    if not config.remote_flow:
+        match = f"{_addr_text(config.local_ip)}->{_addr_text(config.remote_ip)}"
+    elif not config.local_flow:
+        match = f"{_addr_text(config.local_ip)}->flow"
+    else:
+        match = "flow->flow"
+    match += ", key=flow" if config.in_key_flow else f", key={_hex(config.in_key)}"
+    out = [f"port {odp_port}: {name} ({config.type}: {match}, legacy_l2, dp port={odp_port}"]
+    if (config.out_key, config.out_key_present, config.out_key_flow) != (
+            config.in_key, config.in_key_present, config.in_key_flow):
+        out.append("out_key=" + ("none" if not config.out_key_present else
+                                 "flow" if config.out_key_flow else _hex(config.out_key)))
+    out.append("ttl=inherit" if config.ttl_inherit else f"ttl={config.ttl}")
+    if config.tos_inherit:
+        out.append("tos=inherit")
+    elif config.tos:
+        out.append(f"tos={config.tos:#x}")
+    if not config.dont_fragment:
+        out.append("df=false")
+    if config.csum:
+        out.append("csum=true")
+    return ", ".join(out) + ")"
+
+
+def _hex(v: int) -> str:
+    """C's ``%#x``."""
+    return f"{v:#x}" if v else "0"
 
 
 def vport_name(type_: str, dst_port: int = 0) -> str:

@@ -9,8 +9,9 @@ shared tunnel vport. The same bridge is built with
 options, the datapath numbers of the tunnel vports taken from ``dpctl/show``
 (the dummy datapath numbers ``vxlan_sys_4789`` 4789, ``gre_sys`` the lowest
 free number). Compared, as in test_xlate_real.py: datapath actions, megaflow,
-slow path, the table lookups, and the refusal of a packet that matches no
-tunnel port ("no OpenFlow tunnel port for this packet").
+slow path, the table lookups, the refusal of a packet that matches no
+tunnel port ("no OpenFlow tunnel port for this packet"), and how each port's
+options were understood (``ofproto/list-tunnels``).
 
 :data:`CASES` restates the single-bridge translation cases of OVS's
 tests/tunnel.at (input, ECN decapsulation, output, ToS/TTL inheritance,
@@ -288,6 +289,14 @@ def build_bridge(case: dict, vports: dict[str, int]) -> Bridge:
     return bridge
 
 
+def list_tunnels_differences(oracle: OfprotoOracle, bridge: Bridge) -> list[str]:
+    """``ofproto/list-tunnels`` (how OVS understood each port's options) against
+    :meth:`Bridge.list_tunnels`, ignoring the line order (OVS's is hash order)."""
+    theirs = sorted(oracle.sb.appctl("ofproto/list-tunnels").splitlines())
+    ours = sorted(bridge.list_tunnels().splitlines())
+    return [] if theirs == ours else [f"list-tunnels: ours {ours} != ovs {theirs}"]
+
+
 def _top_level(actions: str) -> list[str]:
     """``actions`` split at the commas outside parentheses."""
     out, depth, start = [], 0, 0
@@ -378,7 +387,7 @@ def test_tunnel_case_agrees_with_ovs(oracle, name):
     case = _BY_NAME[name]
     vports = configure_oracle(oracle, case)
     bridge = build_bridge(case, vports)
-    problems = []
+    problems = list_tunnels_differences(oracle, bridge)
     for packet in case["traces"]:
         problems += compare(oracle, bridge, packet, case.get("unordered", False))
     assert not problems, "\n".join(problems)
@@ -523,7 +532,7 @@ def test_random_tunnels_agree_with_ovs(oracle, seed):
     case = random_case(seed)
     vports = configure_oracle(oracle, case)
     bridge = build_bridge(case, vports)
-    problems = []
+    problems = list_tunnels_differences(oracle, bridge)
     for packet in case["traces"]:
         problems += compare(oracle, bridge, _resolve(packet, vports))
     assert not problems, ("tunnels " + repr(case["tunnels"]) + "\nflows:\n  "

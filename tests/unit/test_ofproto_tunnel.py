@@ -316,3 +316,19 @@ def test_decapsulated_packet_reaches_its_port_and_leaves_encapsulated():
     assert out.port == 5 and out.packet == inner
     egress = OfFlow.from_flow_key(out.egress_tunnel)
     assert (egress.tun_id, egress.tun_dst, egress.tun_tp_dst) == (9, 0x0A000003, 6081)
+
+
+def test_list_tunnels():
+    br = Bridge("br0")
+    br.add_tunnel_port("a", 1, "gre", {"remote_ip": "1.1.1.1", "local_ip": "2.2.2.2",
+                                       "in_key": 2, "out_key": "flow", "tos": 8,
+                                       "df_default": "false"}, odp_port=1)
+    br.add_tunnel_port("b", 2, "vxlan", {"remote_ip": "flow", "key": "flow", "ttl": "inherit",
+                                         "csum": "true"}, odp_port=4789)
+    br.add_tunnel_port("c", 3, "gre", {"remote_ip": "2001:db8::1", "out_key": 5}, odp_port=1)
+    assert br.list_tunnels() == (
+        "port 1: a (gre: 2.2.2.2->1.1.1.1, key=0x2, legacy_l2, dp port=1, out_key=flow, "
+        "ttl=64, tos=0x8, df=false)\n"
+        "port 4789: b (vxlan: ::->flow, key=flow, legacy_l2, dp port=4789, ttl=inherit, "
+        "csum=true)\n"
+        "port 1: c (gre: ::->2001:db8::1, key=0, legacy_l2, dp port=1, out_key=0x5, ttl=64)\n")
