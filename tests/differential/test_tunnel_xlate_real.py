@@ -155,6 +155,19 @@ CASES: list[dict] = [
                "in_port=4 actions=set_field:2.2.2.2->tun_dst,output:4",
                "in_port=5 actions=set_field:5->tun_id"],
      "traces": [f"in_port(90),{_ICMP4}"]},
+    {"name": "mix-geneve-gre-options", "ports": [2],
+     "tunnels": {"p1": geneve(1, remote_ip="1.1.1.1", csum="true"),
+                 "p3": gre(3, remote_ip="2.2.2.2", csum="false", key=123)},
+     "flows": ["priority=1,in_port=1,actions=3"],
+     "traces": ["recirc_id(0),tunnel(tun_id=0x0,src=1.1.1.1,dst=1.1.1.2,ttl=64,"
+                "geneve({class=0xffff,type=0,len=4,0x12345678}),flags(csum|key)),"
+                f"in_port(6081),skb_mark(0),{_ETH},eth_type(0x0800),ipv4(frag=no)"]},
+    {"name": "geneve-options-not-carried", "ports": [2],
+     "tunnels": {"p1": geneve(1, remote_ip="1.1.1.1"), "p3": geneve(3, remote_ip="2.2.2.2")},
+     "flows": ["in_port=1,actions=3"],
+     "traces": ["recirc_id(0),tunnel(tun_id=0x0,src=1.1.1.1,dst=1.1.1.2,ttl=64,"
+                "geneve({class=0xffff,type=0,len=4,0x12345678}),flags(csum|key)),"
+                f"in_port(6081),skb_mark(0),{_ETH},eth_type(0x0800),ipv4(frag=no)"]},
     {"name": "concomitant-ipv4-ipv6", "ports": [],
      "tunnels": {"p1": vxlan(1, remote_ip="1.1.1.1"),
                  "p2": vxlan(2, remote_ip="2001:cafe::1")},
