@@ -64,7 +64,6 @@ def test_odp_flow_enters_the_bridge_owning_its_port(capsys):
     (doc,) = json.loads(out)
     assert doc["bridge"] == "br-int" and doc["flow"].startswith("icmp,in_port=1,")
     assert {t["bridge"] for t in doc["tables"]} == {"br-int", "br-tun"}
-    assert "learn" in err  # the learn() flow ovsnet cannot load is reported
 
 
 @pytest.mark.parametrize("args, needle", [
