@@ -116,3 +116,24 @@ def test_unknown_bridge():
     vs = vswitchd_of(f"{TOPOLOGIES}/single-bridge.yaml", "host1")
     with pytest.raises(OfprotoError, match="no bridge 'br9'.*br0"):
         vs.bridge("br9")
+
+
+def test_dump_flows_with_the_xlate_handler(tmp_path, capsys):
+    """`ovsnet dump-flows --handler xlate`: pcap packets go through the host's bridges;
+    NORMAL learns, and revalidation turns the first flood into unicast."""
+    from scapy.utils import wrpcap
+
+    from ovsnet.cli import main
+
+    a, b = "00:00:00:00:00:0a", "00:00:00:00:00:0b"
+    wrpcap(str(tmp_path / "ab.pcap"), [Ether(bytes(frame(a, b)))])
+    wrpcap(str(tmp_path / "ba.pcap"), [Ether(bytes(frame(b, a)))])
+    code = main(["dump-flows", f"{TOPOLOGIES}/single-bridge.yaml", "--handler", "xlate",
+                 "--names", "--pcap", f"p1={tmp_path / 'ab.pcap'}",
+                 "--pcap", f"p2={tmp_path / 'ba.pcap'}"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = sorted(out.splitlines())
+    assert len(lines) == 2
+    assert "in_port(p1)" in lines[0] and lines[0].endswith("actions:p2")
+    assert "in_port(p2)" in lines[1] and lines[1].endswith("actions:p1")
