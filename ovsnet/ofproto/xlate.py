@@ -1512,10 +1512,10 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
     _report_table(ctx, rule, 0)
     if rule is not None:
         ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
+    # tnl_process_ecn: outer CE on a packet that is not ECN-capable drops it (OVS
+    # only logs "dropping tunnel packet marked ECN CE but is not ECN capable")
     if tnl.process_ecn(ctx.flow):
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
-    else:  # tnl_process_ecn
-        ctx.report("dropping tunnel packet marked ECN CE but is not ECN capable")
     if ctx.error is None and not ctx.freezing:
         _xlate_action_set(ctx)
     if ctx.freezing and ctx.error is None:
