@@ -318,13 +318,22 @@ def format_megaflow(wc: FlowWildcards, flow: OfFlow) -> str:
                 tokens[i + n:i + n] = [inner]
                 break
         body = ",".join(tokens)
-    # match_format prints the second and third MPLS label stack entries last of the
-    # MPLS fields; an MPLS packet has no L3 fields to follow them
+    # match_format prints the second and third MPLS label stack entries after the
+    # first one's fields, before nw_frag and the L4 fields
     lse = [f"mpls_lse{i}=" + (str(getattr(flow, f"mpls_lse{i}")) if m == 0xFFFFFFFF else
                               f"0x{getattr(flow, f'mpls_lse{i}') & m:08x}/0x{m:08x}")
            for i in (1, 2) if (m := wc.masks.get(f"mpls_lse{i}", 0))]
-    parts = [format_match(head), "eth", body, *lse]
+    if lse:
+        tokens = body.split(",") if body else []
+        at = next((i for i, t in enumerate(tokens) if t.startswith(_AFTER_MPLS)), len(tokens))
+        body = ",".join(tokens[:at] + lse + tokens[at:])
+    parts = [format_match(head), "eth", body]
     return ",".join(p for p in parts if p)
+
+
+#: what match_format prints after the MPLS fields
+_AFTER_MPLS = ("nw_frag=", "icmp_type=", "icmp_code=", "tp_src=", "tp_dst=", "nd_target=",
+               "nd_sll=", "nd_tll=", "tcp_flags=")
 
 
 def _vlan_text(tci: int, mask: int, suffix: str) -> str:
@@ -1523,7 +1532,8 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
 
     if len(ctx.odp) > _MAX_ACTIONS_LEN - 4 or _n_outputs(ctx.odp) >= NETDEV_MAX_BACKLOG:
         ctx.slow = True  # nl_attr_oversized / too_many_output_actions: SLOW_ACTION
-    _wc_finish(ctx, flow)
+    if ctx.error is None:  # a failed translation leaves xlate_actions before xlate_wc_finish
+        _wc_finish(ctx, flow)
     actions = bytes(ctx.odp)
     if ctx.error is not None:  # a drop flow, never slow-pathed
         actions = b""

@@ -245,3 +245,15 @@ def test_learned_flow_is_added_but_unseen_by_its_own_translation():
     again = xlate(br, ip(in_port=2, dl_dst=0x505400000005), generate=True)
     assert acts(again) == "3" and br.n_flows() == 3
     assert acts(xlate(br, ip(in_port=1, dl_dst=0x505400000005))) == "2"
+
+
+def test_a_fourth_mpls_label_fails_and_keeps_the_unfinished_megaflow():
+    br = bridge("table=0,actions=resubmit(,1)",
+                "table=1,reg0=0,tcp,tp_dst=2,actions=push_mpls:0x8847,push_mpls:0x8847,"
+                "push_mpls:0x8847,push_mpls:0x8847,output:2")
+    r = xlate(br, ip(nw_proto=6, tp_src=1, tp_dst=2))
+    assert r.error == "Too many MPLS labels" and acts(r) == "drop"
+    # xlate_actions leaves before xlate_wc_finish: registers and MPLS masks stay
+    assert r.megaflow() == ("recirc_id=0,eth,tcp,reg0=0,in_port=1,nw_tos=0,nw_ttl=64,"
+                            "mpls_label=0,mpls_tc=0,mpls_ttl=0,mpls_bos=0,mpls_lse1=0,"
+                            "mpls_lse2=0x00000000/0x00000100,nw_frag=no,tp_dst=2")
