@@ -20,7 +20,8 @@ contents stay in Python.
 
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 
 
 cdef inline object _dget(dict d, object key):
@@ -56,8 +57,12 @@ cdef object _ONE = 1
 
 cdef inline object _prefix_mask(int n, int width):
     """The first ``n`` bits of a ``width``-bit field (a Python int: fields reach 128 bits)."""
+    cdef unsigned long long m
     if n <= 0:
         return 0
+    if width <= 64:
+        m = 0xFFFFFFFFFFFFFFFFULL if n >= 64 else ((1ULL << n) - 1)
+        return m << (width - n)
     return ((_ONE << n) - 1) << (width - n)
 
 
@@ -114,8 +119,9 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
     cdef long hard_pri = -1
     cdef long max_pri
     cdef Py_ssize_t k, n_sub = len(pvector)
-    cdef tuple fast, stage_no, stage_items, items, item, trie_plen, trie, ctx
-    cdef list indices, acc
+    cdef tuple fast, stage_no, stage_items, items, item, trie_plen, trie, ctx, acc, grown
+    cdef list indices
+    cdef Py_ssize_t n_acc
     cdef dict rules_by_value
     cdef Py_ssize_t n, i, j, m, n_stages
     cdef int stage, plen, maskbits, width, ports_mask_len
@@ -133,7 +139,7 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
         indices = fast[3]
         rules_by_value = fast[4]
         trie_plen = fast[5]
-        acc = []
+        acc = ()
         rules = None
         n_stages = -1  # >= 0: the subtable cannot match; un-wildcard this many stages
         i = 0
@@ -170,18 +176,28 @@ def lookup_wc(list pvector, list priorities, tuple tries, dict flow, dict masks)
                 if skipped:
                     n_stages = i
                     break
+            # the masked values hashed so far, this stage's appended
             items = <tuple>PyTuple_GET_ITEM(stage_items, i)
+            n_acc = PyTuple_GET_SIZE(acc)
+            grown = PyTuple_New(n_acc + PyTuple_GET_SIZE(items))
+            for m in range(n_acc):
+                value = <object>PyTuple_GET_ITEM(acc, m)
+                Py_INCREF(value)
+                PyTuple_SET_ITEM(grown, m, value)
             for m in range(PyTuple_GET_SIZE(items)):
                 item = <tuple>PyTuple_GET_ITEM(items, m)
-                acc.append(flow[<object>PyTuple_GET_ITEM(item, 0)]
-                           & <object>PyTuple_GET_ITEM(item, 1))
+                value = (flow[<object>PyTuple_GET_ITEM(item, 0)]
+                         & <object>PyTuple_GET_ITEM(item, 1))
+                Py_INCREF(value)
+                PyTuple_SET_ITEM(grown, n_acc + m, value)
+            acc = grown
             if i < n:
-                if tuple(acc) not in <dict>indices[i]:
+                if acc not in <dict>indices[i]:
                     n_stages = i + 1
                     break
                 i += 1
                 continue
-            rules = rules_by_value.get(tuple(acc))
+            rules = rules_by_value.get(acc)
             if rules is None:
                 ports_mask_len = fast[7]
                 if ports_mask_len:
