@@ -110,6 +110,8 @@ class TunnelConfig:
     csum: bool = False
     #: ``options:egress_pkt_mark`` (None: not set)
     egress_pkt_mark: int | None = None
+    #: GRE ``options:seq`` (sequence numbers; no effect on translation)
+    seq: bool = False
 
     @property
     def vport(self) -> str:
@@ -117,37 +119,43 @@ class TunnelConfig:
         return vport_name(self.type, self.dst_port)
 
     def describe(self) -> str:
-        """The port's settings as ``ovs-appctl dpif/show`` summarises them."""
-        out = []
-        if self.csum:
-            out.append("csum=true")
-        if not self.dont_fragment:
-            out.append("df_default=false")
-        if self.type in DEFAULT_DST_PORT and self.dst_port != DEFAULT_DST_PORT[self.type]:
-            out.append(f"dst_port={self.dst_port}")
-        same = (self.in_key, self.in_key_present, self.in_key_flow) == (
-            self.out_key, self.out_key_present, self.out_key_flow)
-        if same and self.in_key_present:
-            out.append("key=" + ("flow" if self.in_key_flow else str(self.in_key)))
-        elif not same:
-            for name, present, flow, key in (("in_key", self.in_key_present, self.in_key_flow,
-                                              self.in_key),
-                                             ("out_key", self.out_key_present,
-                                              self.out_key_flow, self.out_key)):
-                if present:
-                    out.append(f"{name}=" + ("flow" if flow else str(key)))
+        """The port's settings as ``ovs-appctl dpif/show`` prints them
+        (``get_tunnel_config``, keys sorted)."""
+        out: dict[str, str] = {}
+        if self.remote_flow or self.remote_ip:
+            out["remote_ip"] = "flow" if self.remote_flow else _addr_text(self.remote_ip)
         if self.local_flow or self.local_ip:
-            out.append("local_ip=" + ("flow" if self.local_flow else _addr_text(self.local_ip)))
-        out.append("remote_ip=" + ("flow" if self.remote_flow else _addr_text(self.remote_ip)))
-        if self.tos_inherit:
-            out.append("tos=inherit")
-        elif self.tos:
-            out.append(f"tos={self.tos}")
+            out["local_ip"] = "flow" if self.local_flow else _addr_text(self.local_ip)
+        if self.in_key_flow and self.out_key_flow:
+            out["key"] = "flow"
+        elif self.in_key_present and self.out_key_present and self.in_key == self.out_key \
+                and not (self.in_key_flow or self.out_key_flow):
+            out["key"] = str(self.in_key)
+        else:
+            for name, present, flow, key in (
+                    ("in_key", self.in_key_present, self.in_key_flow, self.in_key),
+                    ("out_key", self.out_key_present, self.out_key_flow, self.out_key)):
+                if present:
+                    out[name] = "flow" if flow else str(key)
         if self.ttl_inherit:
-            out.append("ttl=inherit")
+            out["ttl"] = "inherit"
         elif self.ttl != DEFAULT_TTL:
-            out.append(f"ttl={self.ttl}")
-        return ", ".join(out)
+            out["ttl"] = str(self.ttl)
+        if self.tos_inherit:
+            out["tos"] = "inherit"
+        elif self.tos:
+            out["tos"] = f"{self.tos:#x}"
+        if self.type in DEFAULT_DST_PORT and self.dst_port != DEFAULT_DST_PORT[self.type]:
+            out["dst_port"] = str(self.dst_port)
+        if self.csum:
+            out["csum"] = "true"
+        if self.seq:
+            out["seq"] = "true"
+        if not self.dont_fragment:
+            out["df_default"] = "false"
+        if self.egress_pkt_mark is not None:
+            out["egress_pkt_mark"] = str(self.egress_pkt_mark)
+        return ", ".join(f"{k}={v}" for k, v in sorted(out.items()))
 
 
 def tnl_port_format(name: str, odp_port: int, config: TunnelConfig) -> str:
@@ -301,9 +309,9 @@ def parse_tunnel_config(type_: str, options: Mapping[str, str] | None = None, *,
         elif key in ("csum", "df_default") or (key == "seq" and type_ == "gre"):
             if value not in ("true", "false"):
                 raise _bad(where, key, value, "'true' or 'false'")
-            if key == "seq":  # GRE sequence numbers: no effect on translation
-                continue
-            if key == "csum":
+            if key == "seq":
+                fields["seq"] = value == "true"
+            elif key == "csum":
                 fields["csum"] = value == "true"
             else:
                 fields["dont_fragment"] = value != "false"

@@ -11,7 +11,7 @@ options, the datapath numbers of the tunnel vports taken from ``dpctl/show``
 free number). Compared, as in test_xlate_real.py: datapath actions, megaflow,
 slow path, the table lookups, the refusal of a packet that matches no
 tunnel port ("no OpenFlow tunnel port for this packet"), and how each port's
-options were understood (``ofproto/list-tunnels``).
+options were understood (``ofproto/list-tunnels``, ``dpif/show``).
 
 :data:`CASES` restates the single-bridge translation cases of OVS's
 tests/tunnel.at (input, ECN decapsulation, output, ToS/TTL inheritance,
@@ -304,10 +304,21 @@ def build_bridge(case: dict, vports: dict[str, int]) -> Bridge:
 
 def list_tunnels_differences(oracle: OfprotoOracle, bridge: Bridge) -> list[str]:
     """``ofproto/list-tunnels`` (how OVS understood each port's options) against
-    :meth:`Bridge.list_tunnels`, ignoring the line order (OVS's is hash order)."""
+    :meth:`Bridge.list_tunnels`, ignoring the line order (OVS's is hash order),
+    and each tunnel port's ``dpif/show`` line against ``TunnelConfig.describe``."""
+    problems = []
     theirs = sorted(oracle.sb.appctl("ofproto/list-tunnels").splitlines())
     ours = sorted(bridge.list_tunnels().splitlines())
-    return [] if theirs == ours else [f"list-tunnels: ours {ours} != ovs {theirs}"]
+    if theirs != ours:
+        problems.append(f"list-tunnels: ours {ours} != ovs {theirs}")
+    # dpif/show: "    NAME OFPORT/ODP: (TYPE: OPTIONS)" (get_tunnel_config)
+    shown = dict(re.findall(r"^\s+(\S+) (\d+/\d+: \(\w+: .*\))$",
+                            oracle.sb.appctl("dpif/show"), re.MULTILINE))
+    for port in bridge.tunnel_ports:
+        mine = f"{port.ofport}/{port.odp_port}: ({port.tunnel.type}: {port.tunnel.describe()})"
+        if shown.get(port.name) != mine:
+            problems.append(f"dpif/show {port.name}: ours {mine!r} != ovs {shown.get(port.name)!r}")
+    return problems
 
 
 def _top_level(actions: str) -> list[str]:
@@ -456,6 +467,8 @@ def random_case(seed: int) -> dict:
             opts["dst_port"] = "5000"
         if rng.random() < 0.1:
             opts["egress_pkt_mark"] = str(rng.choice([0, 3]))
+        if type_ == "gre" and rng.random() < 0.1:
+            opts["seq"] = rng.choice(["true", "false"])
         match = (type_, opts.get("dst_port"), opts.get("remote_ip"), opts.get("local_ip"),
                  opts.get("key", opts.get("in_key")))
         if match in used:  # OVS refuses a port with another's receive match

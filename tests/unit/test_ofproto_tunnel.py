@@ -107,6 +107,14 @@ def test_gre_seq_is_accepted_for_gre_only():
         parse_tunnel_config("vxlan", {"remote_ip": "1.1.1.1", "seq": "true"})
 
 
+def test_describe_as_dpif_show():
+    cfg = parse_tunnel_config("gre", {"remote_ip": "1.1.1.1", "in_key": "flow", "out_key": "7",
+                                      "tos": "16", "seq": "true", "egress_pkt_mark": "9",
+                                      "local_ip": "2.2.2.2"})
+    assert cfg.describe() == ("egress_pkt_mark=9, in_key=flow, local_ip=2.2.2.2, out_key=7, "
+                              "remote_ip=1.1.1.1, seq=true, tos=0x10")
+
+
 def test_ipsec_keys_are_ignored():
     cfg = parse_tunnel_config("gre", {"remote_ip": "1.1.1.1", "psk": "secret"})
     assert cfg == TunnelConfig("gre", remote_ip=parse_tunnel_config(
