@@ -22,6 +22,7 @@ others with what they need.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -497,3 +498,16 @@ def test_random_normal_bridges_agree_with_ovs(oracle, seed):
     problems = [f"{o.packet}: {aspect}: {text}" for o in outcomes
                 for aspect, text in o.differences.items()]
     assert not problems, described + "\n" + "\n".join(problems)
+
+
+@pytest.mark.real_ovs
+def test_agreement_tool_prints_the_figures(capsys):
+    """``python -m tests.differential.agreement`` over one seed of each generator."""
+    from tests.differential import agreement
+
+    assert agreement.main(["--seeds", "1", "--start", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["seeds"] == [3, 3]
+    assert result["traces"] == len(random_case(3)[1]) + len(normal_case(3)[2])
+    assert result["identical_actions_pct"] == result["identical_megaflows_pct"] == 100.0
+    assert result["disagreements"] == []
