@@ -9,7 +9,8 @@ shared tunnel vport. The same bridge is built with
 options, the datapath numbers of the tunnel vports taken from ``dpctl/show``
 (the dummy datapath numbers ``vxlan_sys_4789`` 4789, ``gre_sys`` the lowest
 free number). Compared, as in test_xlate_real.py: datapath actions, megaflow,
-slow path, the table lookups, the refusal of a packet that matches no
+slow path, the table lookups, the ``Flow:`` and ``Final flow:`` lines (the
+tunnel metadata translation leaves behind), the refusal of a packet that matches no
 tunnel port ("no OpenFlow tunnel port for this packet"), and how each port's
 options were understood (``ofproto/list-tunnels``, ``dpif/show``).
 
@@ -34,6 +35,7 @@ from ovsnet.datapath import odp
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.flow_syntax import parse_flow
+from ovsnet.ofproto.trace import flow_text
 from ovsnet.ofproto.tunnel import vport_name
 from ovsnet.ofproto.xlate import xlate
 from tests.differential.ofproto_oracle import OfprotoOracle, PatchSpec
@@ -374,6 +376,11 @@ def compare(oracle: OfprotoOracle, bridge: Bridge, packet: str,
     if ours.unsupported:
         return [f"{packet}: unsupported {ours.unsupported}"]
     found = differences(ovs, ours, bridge)
+    final = "unchanged" if ours.final_flow == ours.flow else flow_text(ours.final_flow)
+    for aspect, theirs, mine in (("flow", ovs.flow, flow_text(ours.flow)),
+                                 ("final flow", ovs.final_flow, final)):
+        if theirs != mine:
+            found[aspect] = f"ours {mine!r} != ovs {theirs!r}"
     vports = {str(p.odp_port) for p in bridge.tunnel_ports}
     if unordered and "actions" in found and unordered_outputs(
             odp.format_actions(ours.datapath_actions), vports) == unordered_outputs(
