@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ovsnet.datapath import odp
 from ovsnet.errors import OfprotoError
@@ -341,3 +343,26 @@ def test_list_tunnels():
         "port 4789: b (vxlan: ::->flow, key=flow, legacy_l2, dp port=4789, ttl=inherit, "
         "csum=true)\n"
         "port 1: c (gre: ::->2001:db8::1, key=0, legacy_l2, dp port=1, out_key=0x5, ttl=64)\n")
+
+
+_OPTION_VALUES = st.sampled_from(["", "flow", "inherit", "true", "false", "1.1.1.1", "::1",
+                                  "224.0.0.9", "0", "4", "64", "300", "0x10", "-1", "abc",
+                                  "18446744073709551616", "legacy_l2", "ptap"])
+_OPTION_KEYS = st.sampled_from(["remote_ip", "local_ip", "key", "in_key", "out_key",
+                                "dst_port", "tos", "ttl", "df_default", "csum", "seq",
+                                "egress_pkt_mark", "packet_type", "psk", "bogus"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["vxlan", "geneve", "gre"]),
+       st.dictionaries(_OPTION_KEYS, _OPTION_VALUES, max_size=6))
+def test_any_options_give_a_config_or_a_clear_error(type_, options):
+    try:
+        cfg = parse_tunnel_config(type_, options, name="t")
+    except OfprotoError as e:
+        assert str(e).startswith("tunnel port 't': ")
+        return
+    assert cfg.remote_flow or cfg.remote_ip
+    br = Bridge("br0")
+    port = br.add_tunnel_port("t", 1, type_, options)
+    assert br.list_tunnels().startswith(f"port {port.odp_port}: t ({type_}: ")
