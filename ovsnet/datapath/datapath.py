@@ -546,6 +546,10 @@ IMPLEMENTATIONS = ("python", "cython") if _native_core is not None else ("python
 # ---------------------------------------------------------------------------
 
 
+#: how many distinct validated action lists a datapath remembers
+_VALIDATED_MAX = 4096
+
+
 @dataclass(frozen=True)
 class DpPort:
     """A datapath port: ``odp_port`` number, name, vport type, and the vport
@@ -614,6 +618,7 @@ class Datapath:
         self._ports: dict[int, DpPort] = {}
         self._by_name: dict[str, int] = {}
         self.n_lost = 0
+        self._validated: set[bytes] = set()
         self.n_upcalls = 0
         self.n_flow_limit = 0
         self.n_tx_no_port = 0
@@ -942,7 +947,12 @@ class Datapath:
                 result.lost += 1
                 continue
             actions = bytes(reply.actions)
-            _actions.validate_actions(actions)
+            if actions not in self._validated:
+                # validation depends on the bytes only: each list is checked once
+                _actions.validate_actions(actions)
+                if len(self._validated) >= _VALIDATED_MAX:
+                    self._validated.clear()
+                self._validated.add(actions)
             if reply.mask is not None:
                 if len(self.table) >= self.table.flow_limit:
                     self.n_flow_limit += 1
