@@ -294,6 +294,7 @@ def build_bridge(case: dict, vports: dict[str, int]) -> Bridge:
     if patch is not None:
         other = Bridge("br1", local_odp_port=LOCAL_ODP_PORT + 1)
         for n in patch["ports"]:
+            assert vports.get(f"p{n}") == n, f"the dummy datapath numbered p{n} {vports.get(f'p{n}')}"
             other.add_port(f"p{n}", n, n)
         connect_patch(bridge, "patch-br1", patch["local_ofport"], other, "patch-br0",
                       patch["remote_ofport"])
@@ -434,6 +435,8 @@ _LOCALS = ("9.9.9.1", "9.9.9.2")
 _REMOTE6, _LOCAL6 = "2001:db8::1", "2001:db8::a"
 #: the dummy ports of random cases (numbers the shared ``gre_sys`` vport does not take)
 _DUMMY = (20, 21)
+#: the patch ports' ofport and the peer bridge's dummy port in random cases
+_PATCH_OFPORT, _PEER_PORT = 9, 30
 #: random packets name their tunnel vport as ``@type/dst_port`` until the oracle numbers it
 VPORT_PLACEHOLDER = "@"
 
@@ -518,6 +521,22 @@ def random_case(seed: int) -> dict:
 
         flows.append(",".join(match) + ",actions=" + ",".join(actions))
     flows.append(f"table=1,priority=1,actions=output:{_DUMMY[1]}")
+    patch = None
+    if rng.random() < 0.3:  # a second bridge behind patch ports
+        patch = {"ports": [_PEER_PORT], "local_ofport": _PATCH_OFPORT,
+                 "remote_ofport": _PATCH_OFPORT,
+                 "flows": [f"in_port={_PATCH_OFPORT},actions=" + rng.choice(
+                               [f"output:{_PEER_PORT}", "set_tunnel:3,in_port",
+                                f"set_field:{rng.choice(_REMOTES)}->tun_dst,output:{_PEER_PORT}"]),
+                           f"in_port={_PEER_PORT},actions=" + rng.choice(
+                               ["mod_nw_tos:4,in_port", f"output:{_PATCH_OFPORT}",
+                                f"set_tunnel:2,output:{_PATCH_OFPORT}"])]}
+        # (no table lookup after the patch output on br0: ofproto_oracle's parser
+        # gives every table line after a bridge("br1") line to br1)
+        flows.insert(0, f"priority=500,in_port={_DUMMY[0]},tun_id=0,actions=output:"
+                        f"{_PATCH_OFPORT},output:{rng.choice(ofports)}")
+        flows.insert(0, f"priority=500,in_port={_PATCH_OFPORT},actions="
+                        f"output:{rng.choice(ofports)},output:{_DUMMY[1]}")
     packets = []
     for _ in range(8):
         tos = rng.choice([0, 1, 2, 3, 32, 35])
@@ -548,8 +567,11 @@ def random_case(seed: int) -> dict:
             f"tos={rng.choice([0, 1, 3, 8])},ttl=64," \
             + (f"tp_dst={dst_port}," if dst_port else "") + f"flags({flags})"
         packets.append(tcp4(VPORT_PLACEHOLDER + iface["type"] + f"/{dst_port}", tnl, tos=tos))
+    if patch is not None:
+        packets.append(tcp4(_PEER_PORT, tos=rng.choice([0, 1, 3])))
+        packets.append(tcp4(_DUMMY[0], tos=rng.choice([0, 2])))
     return {"name": f"random-{seed}", "ports": list(_DUMMY), "tunnels": tunnels, "flows": flows,
-            "traces": packets}
+            "traces": packets, **({"patch": patch} if patch else {})}
 
 
 def _resolve(packet: str, vports: dict[str, int]) -> str:
