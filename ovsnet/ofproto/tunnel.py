@@ -6,10 +6,12 @@ tunnelling (``tnl_push``/``tnl_pop``):
 * :func:`parse_tunnel_config` reads an Interface's ``type`` and ``options``
   column as ``set_tunnel_config`` in ``lib/netdev-vport.c`` does (remote_ip,
   local_ip, key/in_key/out_key, dst_port, tos, ttl, df_default, csum,
-  egress_pkt_mark) into a :class:`TunnelConfig` (``struct
+  egress_pkt_mark, GRE's seq) into a :class:`TunnelConfig` (``struct
   netdev_tunnel_config``). Unlike OVS, which only logs a warning for some bad
   values and unknown keys, every bad option raises :class:`OfprotoError`
-  naming the option and what would be valid.
+  naming the option and what would be valid. :meth:`TunnelConfig.describe`
+  and :func:`tnl_port_format` print a port as ``dpif/show``
+  (``get_tunnel_config``) and ``ofproto/list-tunnels`` do.
 * Every tunnel port of one kind and UDP port shares one datapath vport
   (``vxlan_sys_4789``, ``genev_sys_6081``, ``gre_sys``: the names
   :func:`vport_name` gives, as ``netdev_vport_get_dpif_port`` and
@@ -27,7 +29,15 @@ tunnelling (``tnl_push``/``tnl_pop``):
   port (``tnl_port_send``), and :func:`commit_tunnel` emits the
   ``set(tunnel(...))`` datapath action when that metadata differs from what
   the datapath already has (``commit_odp_tunnel_action`` and
-  ``tun_key_to_attr`` in ``lib/odp-util.c``).
+  ``tun_key_to_attr`` in ``lib/odp-util.c``); :func:`tos_commit_mask` is the
+  ECN rule of ``commit_set_ipv4_action``/``commit_set_ipv6_action`` once
+  egress tunnel metadata is set.
+* :func:`megaflow_tokens` prints the tunnel fields of a megaflow that
+  ``format_match`` does not (``tun_tos``, ``tun_flags`` ...), as
+  ``format_flow_tunnel`` in ``lib/match.c`` does.
+
+:mod:`ovsnet.ofproto.bridge` keeps the ports (``Bridge.add_tunnel_port``) and
+:mod:`ovsnet.ofproto.xlate` calls the receive and send hooks.
 """
 
 from __future__ import annotations
@@ -437,10 +447,12 @@ def process_ecn(flow) -> bool:
 
 
 def save_tunnel(flow) -> tuple[int, ...]:
+    """The flow's tunnel metadata (``struct flow_tnl``), for :func:`restore_tunnel`."""
     return tuple(getattr(flow, m) for m in TUNNEL_MEMBERS)
 
 
 def restore_tunnel(flow, saved: tuple[int, ...]) -> None:
+    """Put tunnel metadata saved by :func:`save_tunnel` back into ``flow``."""
     for member, value in zip(TUNNEL_MEMBERS, saved, strict=True):
         setattr(flow, member, value)
 
