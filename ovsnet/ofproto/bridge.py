@@ -230,6 +230,27 @@ class Bridge:
             self._add_tunnel(name, old.ofport, old.tunnel, old.odp_port)
             raise
 
+    def del_port(self, port: int | str) -> BridgePort:
+        """Remove a port (by ofport or name; not ``LOCAL``), as deleting its
+        Interface row does; returns it. A tunnel port's shared vport stays
+        while other tunnel ports use it."""
+        old = self._by_name.get(port) if isinstance(port, str) else self._by_ofport.get(port)
+        if old is None:
+            raise OfprotoError(f"bridge {self.name}: del-port: no port {port!r}")
+        if old.ofport == OFPP_LOCAL:
+            raise OfprotoError(f"bridge {self.name}: del-port: the bridge's LOCAL port "
+                               f"{old.name!r} cannot be deleted")
+        self.vlan_configs.pop(old.ofport, None)
+        if old.tunnel is not None:
+            self._remove_tunnel(old)
+            return old
+        del self._by_name[old.name]
+        del self._by_ofport[old.ofport]
+        if old.odp_port is not None:
+            del self._by_odp[old.odp_port]
+        self.version += 1
+        return old
+
     def _remove_tunnel(self, port: BridgePort) -> None:
         assert port.tunnel is not None
         del self._by_name[port.name]

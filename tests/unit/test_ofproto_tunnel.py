@@ -170,6 +170,28 @@ def test_reconfigure_tunnel_port():
         br.reconfigure_tunnel_port("x", "gre", {"remote_ip": "2.2.2.2"})
 
 
+def test_del_port():
+    br = Bridge("br0", local_odp_port=100)
+    br.add_port("p1", 1, 1)
+    br.add_tunnel_port("t", 2, "vxlan", {"remote_ip": "1.1.1.1"}, odp_port=4789)
+    br.add_tunnel_port("u", 3, "vxlan", {"remote_ip": "2.2.2.2"})
+    version = br.version
+    assert br.del_port("t").name == "t" and br.version == version + 1
+    assert br.dp_port_names[4789] == "vxlan_sys_4789"  # still used by u
+    key, _ = odp.parse_flow(tcp4(4789, "src=1.1.1.1,dst=9.9.9.9,ttl=64,flags()"))
+    with pytest.raises(OfprotoError, match="no OpenFlow tunnel port"):
+        br.flow_from_key(key)
+    br.del_port(3)
+    assert 4789 not in br.dp_port_names
+    br.add_tunnel_port("t", 2, "vxlan", {"remote_ip": "1.1.1.1"}, odp_port=7)  # renumbered
+    br.del_port("p1")
+    assert br.add_port("p1", 1, 1).ofport == 1
+    with pytest.raises(OfprotoError, match="LOCAL port 'br0' cannot be deleted"):
+        br.del_port("br0")
+    with pytest.raises(OfprotoError, match="no port 9"):
+        br.del_port(9)
+
+
 def test_receive_follows_ovs_match_order():
     """tnl_find: fixed key before key=flow, fixed remote before remote_ip=flow,
     configured local_ip before any before local_ip=flow."""
