@@ -41,11 +41,14 @@ _TERMINAL = {ACTION, DETAIL, WARN, ERROR}
 #: messages translation reports as OFT_DETAIL (``->``) in ofproto-dpif-xlate.c
 _DETAILS = ("no learned MAC for destination, flooding", "forwarding to learned port",
             "learned port is input port, dropping",
-            "packet has reserved destination MAC, dropping", "OFPPC_NO_FWD set, skipping output")
-_DETAIL_PREFIXES = ("learned that ", "action set ")
+            "packet has reserved destination MAC, dropping", "OFPPC_NO_FWD set, skipping output",
+            "output to kernel tunnel", "output to native tunnel")
+_DETAIL_PREFIXES = ("learned that ", "action set ", "queue = ")
 #: messages reported as OFT_WARN (``>>``), ``xlate_report_info`` among them
 _WARNS = ("no input bundle, dropping", "partial VLAN tag, dropping",
           "IPv4 decrement TTL exception", "IPv6 decrement TTL exception",
+          "MPLS decrement TTL exception", "suppressing side effects, so learn action ignored",
+          "Not tunneling to our own address",
           "disallowed VLAN VID for this input port, dropping", "learned port is unknown, dropping",
           "Nonexistent output port", "skipping output to input port")
 _WARN_RE = re.compile(r"^(unmet prerequisites for .*|output port \d+ is out of range"
