@@ -10,7 +10,9 @@ actions:`` and the failure or slow-path explanation. Only the ``Datapath
 actions`` line is compared after ``ovs-dpctl normalize-actions`` (NORMAL and
 FLOOD output in hash-map order in OVS). Cases whose text still differs are
 listed in :data:`TEXT_DIFFERENCES` with the reason; they are strict xfails, so
-one that starts to agree must leave the list.
+one that starts to agree must leave the list. The tunnel cases of
+test_tunnel_xlate_real.py (OVS's tunnel.at) are compared the same way
+(:data:`TUNNEL_TEXT_DIFFERENCES`).
 """
 
 from __future__ import annotations
@@ -116,3 +118,65 @@ def test_trace_text_agrees_with_ovs(oracle, name):
 
 def test_differences_are_supported_cases():
     assert set(TEXT_DIFFERENCES) <= set(SUPPORTED)
+
+
+# ---------------------------------------------------------------------------------
+# Tunnel ports (the cases of test_tunnel_xlate_real.py, restated from OVS's tunnel.at)
+
+#: tunnel cases whose trace text differs from OVS's, and why
+TUNNEL_TEXT_DIFFERENCES: dict[str, str] = {
+    "set-field-tun-src-dst-id": _ENCODING, "flow-based": _ENCODING, "patch-ports": _ENCODING,
+}
+
+
+def tunnel_case_differences(oracle: OfprotoOracle, name: str) -> list[str]:
+    from ovsnet.datapath import odp
+    from tests.differential.test_tunnel_xlate_real import _BY_NAME as TUNNEL_CASES
+    from tests.differential.test_tunnel_xlate_real import build_bridge as build_tunnel_bridge
+    from tests.differential.test_tunnel_xlate_real import configure_oracle, unordered_outputs
+
+    case = TUNNEL_CASES[name]
+    bridge = build_tunnel_bridge(case, configure_oracle(oracle, case))
+    port_maps = {b.name: b.port_map for b in (bridge, *bridge.patch_bridges)}
+    problems = []
+    for packet in case["traces"]:
+        ovs = oracle.trace(packet, normalize=False)
+        key, _mask = odp.parse_flow(packet)
+        try:
+            entry, flow = bridge.flow_from_key(key)
+        except Exception:  # refused by both: compared by test_tunnel_xlate_real.py
+            continue
+        ours = trace_text(entry.name, xlate(entry, flow), port_maps)
+        a, b = ovs.raw.rstrip("\n").split("\n"), ours.rstrip("\n").split("\n")
+        if case.get("unordered"):
+            # FLOOD and NORMAL output in OVS's hash order: the outputs are compared as a
+            # set of (output, what it sends)
+            vports = {str(p.odp_port) for p in bridge.tunnel_ports}
+            for lines in (a, b):
+                for i, line in enumerate(lines):
+                    if line.startswith(_ACTIONS):
+                        lines[i] = _ACTIONS + repr(unordered_outputs(line[len(_ACTIONS):],
+                                                                     vports))
+        if a != b:
+            k = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                     min(len(a), len(b)))
+            problems.append(f"{packet[:80]}: line {k + 1}: ovs {a[k] if k < len(a) else None!r}"
+                            f" != ours {b[k] if k < len(b) else None!r}")
+    return problems
+
+
+def _tunnel_case_names() -> list[str]:
+    from tests.differential.test_tunnel_xlate_real import _BY_NAME as TUNNEL_CASES
+
+    return list(TUNNEL_CASES)
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=TUNNEL_TEXT_DIFFERENCES[n]))
+    if n in TUNNEL_TEXT_DIFFERENCES else n
+    for n in _tunnel_case_names()
+])
+def test_tunnel_trace_text_agrees_with_ovs(oracle, name):
+    problems = tunnel_case_differences(oracle, name)
+    assert not problems, "\n".join(problems)
