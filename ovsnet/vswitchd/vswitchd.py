@@ -200,7 +200,8 @@ class Vswitchd:
 
     def _build_bridges(self, config: HostConfig,
                        flows: Mapping[str, Sequence[str | FlowSource]],
-                       old: Mapping[str, Bridge]) -> dict[str, Bridge]:
+                       old: Mapping[str, Bridge],
+                       old_config: HostConfig | None = None) -> dict[str, Bridge]:
         vlan_limit = vlan_limit_from_config(config.other_config)
         bridges: dict[str, Bridge] = {}
         patches: list[tuple[Bridge, str, int, str]] = []
@@ -248,9 +249,13 @@ class Vswitchd:
                             cvlans=port.cvlans, other_config=port.other_config,
                             port=port.name))
         self._connect_patches(patches, bridges)
+        old_modes = {} if old_config is None else {b.name: b.fail_mode
+                                                   for b in old_config.bridges}
         for bc in config.bridges:
             br = bridges[bc.name]
-            if bc.fail_mode != "secure":
+            # connmgr adds the fail-open flow when a bridge becomes standalone, not again
+            # on every reconfiguration (a del-flows'd standalone bridge stays empty)
+            if bc.fail_mode != "secure" and old_modes.get(bc.name, "secure") == "secure":
                 br.add_flow(STANDALONE_FLOW)
             previous = old.get(bc.name)
             if previous is not None:
@@ -327,9 +332,9 @@ class Vswitchd:
         OpenFlow flows and MAC table (a new one gets the standalone NORMAL
         flow or nothing). Datapath ports come and go with their interfaces.
         """
-        self.config = config
+        old_config, self.config = self.config, config
         self._dp_numbers = _dp_ports(config, self.datapath_kind)
-        self.bridges = self._build_bridges(config, {}, self.bridges)
+        self.bridges = self._build_bridges(config, {}, self.bridges, old_config)
         wanted = self._vport_table(config)
         dp = self.datapath
         for no, port in list(dp.ports.items()):

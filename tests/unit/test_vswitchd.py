@@ -137,3 +137,24 @@ def test_dump_flows_with_the_xlate_handler(tmp_path, capsys):
     assert len(lines) == 2
     assert "in_port(p1)" in lines[0] and lines[0].endswith("actions:p2")
     assert "in_port(p2)" in lines[1] and lines[1].endswith("actions:p1")
+
+
+def test_reconfigure_fail_mode_and_flows():
+    """Flows survive reconfiguration; the standalone NORMAL flow comes only when a bridge
+    becomes standalone, not back after a del-flows."""
+    topo = load_topology_text(VLANS)
+    with bring_up(topo, hosts=["h"]) as net:
+        db = net["h"]
+        vs = Vswitchd.from_hostdb(db)
+        vs.del_flows("br0")
+        with db.api.transaction() as txn:
+            txn.add(db.api.db_set("Bridge", "br1", ("fail_mode", "standalone")))
+            txn.add(db.api.db_set("Port", "c", ("tag", 20)))
+        db.api.connection.run()
+        vs.reload(db.api.idl)
+    assert vs.bridge("br0").n_flows() == 0
+    assert vs.bridge("br1").n_flows() == 2  # its own flow and now NORMAL
+    assert vs.bridge("br0").vlan_config(2).vlan == 20
+    # the patch pair is joined again between the new bridge objects
+    br0 = vs.bridge("br0")
+    assert br0.peer_of(br0.port_by_name("pa"))[0] is vs.bridge("br1")
