@@ -144,3 +144,23 @@ def test_random_edits_never_leave_stale_megaflows():
             new_mask = int.from_bytes(wc_to_key_mask(fresh.wc), "little")
             assert not new_mask & ~int.from_bytes(bytes(f.mask), "little"), step
     assert br.n_flows() > 2
+
+
+def test_vlan_config_change_through_ovsdb_revalidates_floods():
+    """Making p2 an access port of VLAN 5 takes it out of VLAN 0's flood: the installed
+    flooding megaflow is updated, and the next packet follows the new configuration."""
+    text = TOPO.replace("fail_mode: secure", "fail_mode: standalone").replace(
+        "        flows:\n          - priority=10,in_port=p1,ip,nw_dst=10.0.0.2,actions=output:p2\n"
+        "          - priority=0,actions=drop\n", "")
+    with bring_up(load_topology_text(text), hosts=["h"]) as net:
+        db = net["h"]
+        vs = Vswitchd.from_hostdb(db, clock=lambda: 1000)
+        assert out_names(vs, vs.receive_frames("p1", [frame(1, 2)])) == ["br0", "p2", "p3"]
+        with db.api.transaction() as txn:
+            txn.add(db.api.db_set("Port", "p2", ("tag", 5)))
+        db.api.connection.run()
+        stats = vs.reload(db.api.idl)
+    assert stats.checked == 1 and stats.modified + stats.deleted == 1
+    assert all("p2" not in a for a in flows(vs))
+    r = vs.receive_frames("p1", [frame(1, 2)])
+    assert out_names(vs, r) == ["br0", "p3"]
