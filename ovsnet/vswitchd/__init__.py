@@ -14,7 +14,7 @@ from ovsnet.vswitchd.config import (
            PortConfig,
            read_host_config,
 )
-from ovsnet.vswitchd.vswitchd import STANDALONE_FLOW, Vswitchd, allocate_ofports
+from ovsnet.vswitchd.vswitchd import STANDALONE_FLOW, OfportAllocator, Vswitchd, allocate_ofports
 
-__all__ = ["STANDALONE_FLOW", "BridgeConfig", "HostConfig", "IfaceConfig", "PortConfig", "Vswitchd",
-           "allocate_ofports", "read_host_config"]
+__all__ = ["STANDALONE_FLOW", "BridgeConfig", "HostConfig", "IfaceConfig", "OfportAllocator",
+           "PortConfig", "Vswitchd", "allocate_ofports", "read_host_config"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ovsnet.datapath.datapath import BatchResult, Datapath
@@ -49,9 +50,9 @@ from ovsnet.ofproto.upcall import RevalidationStats, XlateHandler
 from ovsnet.ofproto.vlan import VlanConfig, vlan_limit_from_config
 from ovsnet.topology.dpports import DATAPATH_NAMES, vport_name
 from ovsnet.topology.model import TUNNEL_TYPES, Interface, Position
-from ovsnet.vswitchd.config import BridgeConfig, HostConfig, read_host_config
+from ovsnet.vswitchd.config import BridgeConfig, HostConfig, PortConfig, read_host_config
 
-__all__ = ["FlowSource", "Vswitchd", "allocate_ofports"]
+__all__ = ["FlowSource", "OfportAllocator", "Vswitchd", "allocate_ofports"]
 
 #: ``alloc_ofp_port`` hands out numbers below this (the upper half is for controllers)
 _AUTO_OFPORT_LIMIT = 32768
@@ -62,37 +63,61 @@ STANDALONE_FLOW = "priority=0,actions=NORMAL"
 FlowSource = tuple[str, Position | None]
 
 
-def allocate_ofports(bridge: BridgeConfig) -> dict[str, int]:
+@dataclass
+class OfportAllocator:
+    """A bridge's ``alloc_ofp_port`` state: the last number handed out (the next
+    search starts after it) and every number ever used (``ofport_get_usage``)."""
+
+    last: int = 0
+    used: set[int] = field(default_factory=set)
+
+
+def allocate_ofports(bridge: BridgeConfig, current: Mapping[str, int] | None = None,
+                     allocator: OfportAllocator | None = None) -> dict[str, int]:
     """Interface name -> OpenFlow port for the bridge's interfaces (the local one excluded).
 
     Requested numbers (``ofport_request``, 1..65279) come first, in name
     order; a request that is out of range or already taken is treated as no
-    request, as ``ofport_install`` falls back to allocation. The others get
-    ``alloc_ofp_port``'s next free number.
+    request, as ``ofport_install`` falls back to allocation. An interface in
+    ``current`` (the numbers it has now) keeps its number if that is still
+    free, as an existing ``struct ofport`` does. The others get
+    ``alloc_ofp_port``'s number: the next one after the last handed out,
+    below 32768, that was never used; only when every number was used, a
+    free one that was (OVS takes the least recently used, and forgets a
+    deleted port's number after an hour). ``allocator`` carries that state
+    from one call to the next and is updated.
     """
+    state = allocator if allocator is not None else OfportAllocator()
     out: dict[str, int] = {}
-    used: set[int] = set()
+    taken: set[int] = set()
     ifaces = [i for p in bridge.ports for i in p.interfaces if i.name != bridge.name]
     for iface in ifaces:
         req = iface.ofport_request
-        if req is not None and 1 <= req < OFPP_MAX and req not in used:
+        if req is not None and 1 <= req < OFPP_MAX and req not in taken:
             out[iface.name] = req
-            used.add(req)
-    next_no = 0
+            taken.add(req)
+    for iface in ifaces:
+        have = (current or {}).get(iface.name)
+        if iface.name not in out and have is not None and have not in taken:
+            out[iface.name] = have
+            taken.add(have)
     for iface in ifaces:
         if iface.name in out:
             continue
-        for _ in range(_AUTO_OFPORT_LIMIT):
-            next_no += 1
-            if next_no >= _AUTO_OFPORT_LIMIT:
-                next_no = 1
-            if next_no not in used:
-                break
+        for avoid in (taken | state.used, taken):
+            for _ in range(_AUTO_OFPORT_LIMIT):
+                state.last = state.last + 1 if state.last + 1 < _AUTO_OFPORT_LIMIT else 1
+                if state.last not in avoid:
+                    break
+            else:
+                continue
+            break
         else:
             raise OfprotoError(f"bridge {bridge.name}: no free OpenFlow port number for "
                                f"{iface.name}")
-        out[iface.name] = next_no
-        used.add(next_no)
+        out[iface.name] = state.last
+        taken.add(state.last)
+    state.used.update(out.values())
     return out
 
 
@@ -151,12 +176,16 @@ class Vswitchd:
         self.config = config
         self.datapath_kind = ("netdev" if any(b.datapath_type == "netdev" for b in config.bridges)
                               else "kernel")
+        self.bridges: dict[str, Bridge] = {}
+        #: per bridge, per interface: what its OpenFlow port was made from
+        self._specs: dict[str, dict[str, tuple]] = {}
+        self._allocators: dict[str, OfportAllocator] = {}
         self._dp_numbers = _dp_ports(config, self.datapath_kind)
-        self.bridges: dict[str, Bridge] = self._build_bridges(config, flows or {}, {})
-        ports = self._vport_table(config)
+        self._apply(config, None, flows or {})
         self.datapath: Datapath = datapath_from_ports(
-            host_name, self.datapath_kind, ports, implementation=implementation,
-            clock=dp_clock, resolver=resolver, underlay_ip=underlay_ip)
+            host_name, self.datapath_kind, self._vport_table(config),
+            implementation=implementation, clock=dp_clock, resolver=resolver,
+            underlay_ip=underlay_ip)
         self.handler = XlateHandler(list(self.bridges.values()) or [Bridge("(none)")],
                                     clock=self.clock)
         self.datapath.handler = self.handler
@@ -198,91 +227,137 @@ class Vswitchd:
                         ports[no] = (name, kind, iface.options)
         return ports
 
-    def _build_bridges(self, config: HostConfig,
-                       flows: Mapping[str, Sequence[str | FlowSource]],
-                       old: Mapping[str, Bridge],
-                       old_config: HostConfig | None = None) -> dict[str, Bridge]:
+    def _apply(self, config: HostConfig, old_config: HostConfig | None,
+               flows: Mapping[str, Sequence[str | FlowSource]]) -> None:
+        """Make :attr:`bridges` what ``config`` describes, editing existing bridges in
+        place (``bridge_reconfigure``): ports whose Interface changed are deleted
+        and added again, new ones added, VLAN settings and bridge settings
+        applied. A new bridge loads its ``flows``."""
         vlan_limit = vlan_limit_from_config(config.other_config)
-        bridges: dict[str, Bridge] = {}
-        patches: list[tuple[Bridge, str, int, str]] = []
-        for bc in config.bridges:
-            local = self._dp_numbers.get(bc.name, 0)
-            br = Bridge(bc.name, local_odp_port=local)
-            bridges[bc.name] = br
-            br.vlan_limit = vlan_limit
-            oc = bc.other_config
-            previous = old.get(bc.name)
-            if previous is not None:  # the MAC table survives a reconfiguration
-                br.mac_learning = previous.mac_learning
-                br.mac_learning.set_idle_time(MacLearning.from_other_config(oc).idle_time)
-                br.mac_learning.set_max_entries(MacLearning.from_other_config(oc).max_entries)
-            else:
-                br.mac_learning = MacLearning.from_other_config(oc)
-            br.forward_bpdu = oc.get("forward-bpdu", "false") == "true"
-            ofports = allocate_ofports(bc)
-            for port in bc.ports:
-                if len(port.interfaces) > 1:
-                    self.warnings.append(
-                        f"bridge {bc.name}: bond {port.name}: bonds are not modelled; its "
-                        f"interfaces are independent ports")
-                for iface in port.interfaces:
-                    if iface.name == bc.name:
-                        continue
-                    ofport = ofports[iface.name]
-                    if iface.type == "patch":
-                        patches.append((br, iface.name, ofport, iface.options.get("peer", "")))
-                        continue
-                    vport = vport_name(Interface(iface.name, iface.type, iface.options))
-                    odp = self._dp_numbers[vport] if vport is not None else None
-                    if iface.type in TUNNEL_TYPES:
-                        if not hasattr(br, "add_tunnel_port"):
-                            self.warnings.append(f"bridge {bc.name}: tunnel port {iface.name}: "
-                                                 "tunnel ports are not modelled")
-                            continue
-                        br.add_tunnel_port(iface.name, ofport, iface.type, iface.options,
-                                           odp_port=odp)
-                    else:
-                        br.add_port(iface.name, ofport, odp)
-                    if port.has_vlan_config:
-                        br.set_vlan_config(iface.name, VlanConfig.configure(
-                            vlan_mode=port.vlan_mode, tag=port.tag, trunks=port.trunks,
-                            cvlans=port.cvlans, other_config=port.other_config,
-                            port=port.name))
-        self._connect_patches(patches, bridges)
         old_modes = {} if old_config is None else {b.name: b.fail_mode
                                                    for b in old_config.bridges}
+        wanted = {bc.name for bc in config.bridges}
+        for name in [n for n in self.bridges if n not in wanted]:
+            del self.bridges[name]
+            self._specs.pop(name, None)
+        patches: list[tuple[Bridge, str, int, str]] = []
+        new_bridges: list[Bridge] = []
         for bc in config.bridges:
-            br = bridges[bc.name]
+            br = self.bridges.get(bc.name)
+            if br is None:
+                br = Bridge(bc.name, local_odp_port=self._dp_numbers.get(bc.name, 0))
+                self.bridges[bc.name] = br
+                new_bridges.append(br)
+            br.patch_bridges[:] = [b for b in br.patch_bridges if b in self.bridges.values()]
+            oc = bc.other_config
+            table = MacLearning.from_other_config(oc)
+            br.mac_learning.set_idle_time(table.idle_time)
+            br.mac_learning.set_max_entries(table.max_entries)
+            br.forward_bpdu = oc.get("forward-bpdu", "false") == "true"
+            br.vlan_limit = vlan_limit
+            self._apply_ports(bc, br, patches)
             # connmgr adds the fail-open flow when a bridge becomes standalone, not again
             # on every reconfiguration (a del-flows'd standalone bridge stays empty)
             if bc.fail_mode != "secure" and old_modes.get(bc.name, "secure") == "secure":
                 br.add_flow(STANDALONE_FLOW)
-            previous = old.get(bc.name)
-            if previous is not None:
-                for table in sorted(previous.tables):
-                    for rule in previous.tables[table]:
-                        br.add_flow(rule.payload)
-            else:
-                self._load_flows(br, flows.get(bc.name, ()))
-        return bridges
+        self._connect_patches(patches)
+        for br in new_bridges:  # after every port exists, so flows may name them
+            self._load_flows(br, flows.get(br.name, ()))
 
-    def _connect_patches(self, patches: list[tuple[Bridge, str, int, str]],
-                         bridges: Mapping[str, Bridge]) -> None:
+    def _apply_ports(self, bc: BridgeConfig, br: Bridge,
+                     patches: list[tuple[Bridge, str, int, str]]) -> None:
+        current = {p.name: p.ofport for p in br.ports if p.name != bc.name}
+        ofports = allocate_ofports(bc, current,
+                                   self._allocators.setdefault(bc.name, OfportAllocator()))
+        specs: dict[str, tuple] = {}
+        ports_of: dict[str, PortConfig] = {}
+        for port in bc.ports:
+            if len(port.interfaces) > 1:
+                self.warnings.append(f"bridge {bc.name}: bond {port.name}: bonds are not "
+                                     "modelled; its interfaces are independent ports")
+            for iface in port.interfaces:
+                if iface.name == bc.name:
+                    continue
+                ofport = ofports[iface.name]
+                vport = vport_name(Interface(iface.name, iface.type, iface.options))
+                odp = self._dp_numbers[vport] if vport is not None else None
+                if iface.type == "patch":
+                    spec: tuple = ("patch", ofport, iface.options.get("peer", ""))
+                elif iface.type in TUNNEL_TYPES:
+                    spec = ("tunnel", ofport, odp, iface.type, tuple(sorted(iface.options.items())))
+                else:
+                    spec = ("port", ofport, odp)
+                specs[iface.name] = spec
+                ports_of[iface.name] = port
+        old = self._specs.get(bc.name, {})
+        for name, spec in old.items():
+            if specs.get(name) != spec and br.port_by_name(name) is not None:
+                self._del_port(br, name)
+        for name, spec in specs.items():
+            kind, ofport = spec[0], spec[1]
+            if kind == "patch":
+                patches.append((br, name, ofport, spec[2]))
+            elif br.port_by_name(name) is None:
+                if kind == "tunnel":
+                    if not hasattr(br, "add_tunnel_port"):
+                        self.warnings.append(f"bridge {bc.name}: tunnel port {name}: tunnel "
+                                             "ports are not modelled")
+                        continue
+                    br.add_tunnel_port(name, ofport, spec[3], dict(spec[4]), odp_port=spec[2])
+                else:
+                    br.add_port(name, ofport, spec[2])
+            port = ports_of[name]
+            vlan = (VlanConfig.configure(vlan_mode=port.vlan_mode, tag=port.tag,
+                                         trunks=port.trunks, cvlans=port.cvlans,
+                                         other_config=port.other_config, port=port.name)
+                    if port.has_vlan_config else VlanConfig())
+            if br.port_by_name(name) is not None and br.vlan_config(ofport) != vlan:
+                br.set_vlan_config(name, vlan)
+        self._specs[bc.name] = specs
+
+    @staticmethod
+    def _del_port(br: Bridge, name: str) -> None:
+        """Delete a port; a patch port's peer loses its connection too (it is joined
+        again when both ends are wanted)."""
+        port = br.port_by_name(name)
+        peer = br.peer_of(port) if port is not None else None
+        br.del_port(name)
+        if peer is not None:
+            peer[0].del_port(peer[1].name)
+
+    def _connect_patches(self, patches: list[tuple[Bridge, str, int, str]]) -> None:
+        """Join the wanted patch ports: pairs whose ``options:peer`` name each other.
+
+        A pair already joined between these bridges stays as it is; an end
+        that changed is deleted (with its peer) and the pair joined again.
+        """
         by_name = {name: (br, name, ofport, peer) for br, name, ofport, peer in patches}
         done: set[str] = set()
         for br, name, ofport, peer in patches:
             if name in done:
                 continue
             other = by_name.get(peer)
+            mine = br.port_by_name(name)
             if other is not None and other[3] == name and other[0] is not br:
-                connect_patch(br, name, ofport, other[0], other[1], other[2])
                 done.update((name, peer))
+                joined = mine is not None and br.peer_of(mine)
+                if joined and joined[0] is other[0] and joined[1].ofport == other[2] \
+                        and mine.ofport == ofport:
+                    continue
+                for b, n in ((br, name), (other[0], peer)):
+                    if b.port_by_name(n) is not None:
+                        self._del_port(b, n)
+                connect_patch(br, name, ofport, other[0], peer, other[2])
             else:
                 # ovs-vswitchd creates the port; output to it goes nowhere
+                done.add(name)
                 self.warnings.append(f"bridge {br.name}: patch port {name}: peer {peer!r} is "
                                      "not a patch port pointing back")
+                if mine is not None:
+                    if mine.ofport == ofport and br.peer_of(mine) is None:
+                        continue
+                    self._del_port(br, name)
                 br._add(BridgePort(name, ofport, None, peer=peer or None))
-                done.add(name)
 
     def _load_flows(self, bridge: Bridge, flows: Iterable[str | FlowSource]) -> None:
         for item in flows:
@@ -328,13 +403,16 @@ class Vswitchd:
     def reconfigure(self, config: HostConfig) -> RevalidationStats:
         """Apply a new database state (``bridge_reconfigure``), then revalidate.
 
-        Bridges are rebuilt from ``config``; a bridge that existed keeps its
-        OpenFlow flows and MAC table (a new one gets the standalone NORMAL
-        flow or nothing). Datapath ports come and go with their interfaces.
+        Bridges are edited in place: a port whose Interface changed (type,
+        options, OpenFlow or datapath number) is deleted and added again, new
+        ports are added and removed ones deleted, VLAN and bridge settings are
+        applied; OpenFlow flows and MAC tables stay. A new bridge gets the
+        standalone NORMAL flow or nothing. Datapath ports come and go with
+        their interfaces.
         """
         old_config, self.config = self.config, config
         self._dp_numbers = _dp_ports(config, self.datapath_kind)
-        self.bridges = self._build_bridges(config, {}, self.bridges, old_config)
+        self._apply(config, old_config, {})
         wanted = self._vport_table(config)
         dp = self.datapath
         for no, port in list(dp.ports.items()):

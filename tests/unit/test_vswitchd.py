@@ -12,7 +12,14 @@ from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
 from ovsnet.ovsdb import bring_up
 from ovsnet.topology import load_topology
 from ovsnet.topology.loader import load_topology_text
-from ovsnet.vswitchd import BridgeConfig, IfaceConfig, PortConfig, Vswitchd, allocate_ofports
+from ovsnet.vswitchd import (
+    BridgeConfig,
+    IfaceConfig,
+    OfportAllocator,
+    PortConfig,
+    Vswitchd,
+    allocate_ofports,
+)
 
 TOPOLOGIES = "topologies"
 
@@ -102,6 +109,18 @@ def test_flow_errors_point_at_the_topology():
     assert any("frobnicate" in w for w in vs.warnings)
 
 
+def test_allocate_ofports_continues_after_the_last_number():
+    def config(*names):
+        return BridgeConfig("br0", ports=tuple(PortConfig(n, (IfaceConfig(n),)) for n in names))
+    state = OfportAllocator()
+    assert allocate_ofports(config("x", "y", "z"), None, state) == {"x": 1, "y": 2, "z": 3}
+    # y goes; w is new: the next number, not y's recently freed 2, nor on coming back
+    assert allocate_ofports(config("w", "x", "z"), {"x": 1, "z": 3}, state) == {
+        "w": 4, "x": 1, "z": 3}
+    assert allocate_ofports(config("w", "x", "y", "z"), {"w": 4, "x": 1, "z": 3},
+                            state)["y"] == 5
+
+
 def test_allocate_ofports_skips_taken_and_bad_requests():
     br = BridgeConfig("br0", ports=(
         PortConfig("x", (IfaceConfig("x", ofport_request=1),)),
@@ -158,3 +177,28 @@ def test_reconfigure_fail_mode_and_flows():
     # the patch pair is joined again between the new bridge objects
     br0 = vs.bridge("br0")
     assert br0.peer_of(br0.port_by_name("pa"))[0] is vs.bridge("br1")
+
+
+def test_reconfigure_edits_bridges_in_place():
+    """A reload keeps the Bridge objects, the ofports of existing ports and the flows;
+    a deleted Interface leaves the bridge and the datapath, a new one without a request
+    takes the next free number."""
+    topo = load_topology_text(VLANS)
+    with bring_up(topo, hosts=["h"]) as net:
+        db = net["h"]
+        vs = Vswitchd.from_hostdb(db)
+        br0 = vs.bridge("br0")
+        before = {p.name: p.ofport for p in br0.ports}
+        with db.api.transaction() as txn:
+            txn.add(db.api.del_port("c"))
+            txn.add(db.api.add_port("br0", "a0"))
+        db.api.connection.run()
+        vs.reload(db.api.idl)
+    assert vs.bridge("br0") is br0
+    after = {p.name: p.ofport for p in br0.ports}
+    assert "c" not in after and "c" not in vs.port_names().values()
+    assert {k: v for k, v in after.items() if k != "a0"} == {
+        k: v for k, v in before.items() if k != "c"}
+    assert after["a0"] == 4  # alloc_ofp_port goes on after the last number handed out
+    assert "a0" in vs.port_names().values()
+    assert br0.n_flows() == 1
