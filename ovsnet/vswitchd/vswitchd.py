@@ -313,17 +313,20 @@ class Vswitchd:
                     if port.has_vlan_config else VlanConfig())
             if br.port_by_name(name) is not None and br.vlan_config(ofport) != vlan:
                 br.set_vlan_config(name, vlan)
+                br.mac_learning.flush_port(ofport)  # bundle_set's need_flush
         self._specs[bc.name] = specs
 
     @staticmethod
     def _del_port(br: Bridge, name: str) -> None:
-        """Delete a port; a patch port's peer loses its connection too (it is joined
-        again when both ends are wanted)."""
+        """Delete a port and forget the MAC addresses learned on it; a patch port's
+        peer goes too (it is joined again when both ends are wanted)."""
         port = br.port_by_name(name)
         peer = br.peer_of(port) if port is not None else None
-        br.del_port(name)
+        old = br.del_port(name)
+        br.mac_learning.flush_port(old.ofport)  # bundle_destroy -> bundle_flush_macs
         if peer is not None:
             peer[0].del_port(peer[1].name)
+            peer[0].mac_learning.flush_port(peer[1].ofport)
 
     def _connect_patches(self, patches: list[tuple[Bridge, str, int, str]]) -> None:
         """Join the wanted patch ports: pairs whose ``options:peer`` name each other.

@@ -164,3 +164,24 @@ def test_vlan_config_change_through_ovsdb_revalidates_floods():
     assert all("p2" not in a for a in flows(vs))
     r = vs.receive_frames("p1", [frame(1, 2)])
     assert out_names(vs, r) == ["br0", "p3"]
+
+
+def test_deleted_port_forgets_its_macs():
+    text = TOPO.replace("fail_mode: secure", "fail_mode: standalone").replace(
+        "        flows:\n          - priority=10,in_port=p1,ip,nw_dst=10.0.0.2,actions=output:p2\n"
+        "          - priority=0,actions=drop\n", "")
+    with bring_up(load_topology_text(text), hosts=["h"]) as net:
+        db = net["h"]
+        vs = Vswitchd.from_hostdb(db, clock=lambda: 1000)
+        vs.receive_frames("p2", [frame(2, 1)])
+        vs.receive_frames("p3", [frame(3, 1)])
+        assert vs.bridge("br0").mac_learning.lookup_port(2, 0) == 2
+        with db.api.transaction() as txn:
+            txn.add(db.api.del_port("p2"))
+        db.api.connection.run()
+        vs.reload(db.api.idl)
+    ml = vs.bridge("br0").mac_learning
+    assert ml.lookup_port(2, 0) is None and ml.lookup_port(3, 0) == 3
+    assert "p2" not in vs.port_names().values()
+    # 1 -> 2 floods again (to p3 and LOCAL)
+    assert out_names(vs, vs.receive_frames("p1", [frame(1, 2)])) == ["br0", "p3"]
