@@ -340,7 +340,7 @@ def _trace_flow(vswitchd, bridge, text: str, k: int):
     from .errors import DatapathError, OfprotoError
     from .ofproto.flow_syntax import parse_flow
     from .ofproto.of_flow import OfFlow
-    from .ofproto.ofp_fields import OFPP_NONE
+    from .ofproto.ofp_fields import OFPP_NONE, FlowSyntaxError
 
     if re.match(r"^\s*[a-z_0-9]+\(", text):
         try:
@@ -353,6 +353,10 @@ def _trace_flow(vswitchd, bridge, text: str, k: int):
             raise UsageError(f"FLOW {k}: {e}") from None
     try:
         fm = parse_flow(text + ",actions=drop", bridge.port_map)
+    except FlowSyntaxError as e:
+        if e.offset is not None and e.offset < len(text):  # show the FLOW as given
+            e = FlowSyntaxError(e.message, text, e.offset, e.length)
+        raise UsageError(f"FLOW {k} (OpenFlow syntax): {e}") from None
     except OfprotoError as e:
         raise UsageError(f"FLOW {k} (OpenFlow syntax): {e}") from None
     flow = OfFlow.from_match(fm.match)

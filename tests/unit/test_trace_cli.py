@@ -124,6 +124,12 @@ Datapath actions: 3,4,2
     assert trace_tree("br0", result.trace)[0].children[0].text.startswith(" 0.")
 
 
+def test_syntax_error_shows_the_flow_as_given(capsys):
+    code, _out, err = run(capsys, "trace", SINGLE, "--bridge", "br0", "in_port=p1,tcp,tp_dst=zz")
+    assert code == 2
+    assert "column 23: zz" in err and "in_port=p1,tcp,tp_dst=zz\n" in err and "actions" not in err
+
+
 def test_bridge_on_several_hosts_needs_host(capsys):
     code, _out, err = run(capsys, "trace", VXLAN, "--bridge", "br-int", "in_port=1")
     assert code == 2 and "choose one with --host" in err
