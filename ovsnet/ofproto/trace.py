@@ -44,6 +44,8 @@ _DETAILS = ("no learned MAC for destination, flooding", "forwarding to learned p
             "packet has reserved destination MAC, dropping", "OFPPC_NO_FWD set, skipping output",
             "output to kernel tunnel", "output to native tunnel")
 _DETAIL_PREFIXES = ("learned that ", "action set ", "queue = ")
+#: the flow a ``learn`` action adds, as ``xlate_learn_action`` reports it
+_LEARNED_RE = re.compile(r"^table=\d+ .*\bactions=")
 #: messages reported as OFT_WARN (``>>``), ``xlate_report_info`` among them
 _WARNS = ("no input bundle, dropping", "partial VLAN tag, dropping",
           "IPv4 decrement TTL exception", "IPv6 decrement TTL exception",
@@ -77,7 +79,7 @@ def _line_kind(text: str) -> tuple[str, str]:
         return (WARN if inner in _WARNS else ERROR), inner
     if text.startswith('bridge("'):
         return BRIDGE, text
-    if text in _DETAILS or text.startswith(_DETAIL_PREFIXES):
+    if text in _DETAILS or text.startswith(_DETAIL_PREFIXES) or _LEARNED_RE.match(text):
         return DETAIL, text
     if text in _WARNS or _WARN_RE.match(text):
         return WARN, text
