@@ -40,7 +40,7 @@ from ovsnet.datapath.megaflow import derive_ufid
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
-from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
+from ovsnet.ofproto.of_flow import OfFlow, key_mask_of
 from ovsnet.ofproto.xlate import XlateResult, xlate
 
 __all__ = ["RevalidationStats", "Ukey", "XlateHandler", "wc_to_key_mask"]
@@ -56,14 +56,7 @@ def wc_to_key_mask(wc: FlowWildcards) -> bytes:
     ``OfFlow.from_flow_key``); a masked ``in_port`` matches the datapath port
     exactly.
     """
-    mask = bytearray(KEY_SIZE)
-    for member, offset, size, order in KEY_MEMBERS:
-        bits = wc.get(member)
-        if bits:
-            mask[offset:offset + size] = (bits & ((1 << (8 * size)) - 1)).to_bytes(size, order)
-    if wc.get("in_port"):
-        mask[_IN_PORT_OFFSET:_IN_PORT_OFFSET + _IN_PORT_SIZE] = b"\xff" * _IN_PORT_SIZE
-    return bytes(mask)
+    return key_mask_of(wc.masks)
 
 
 def _masked(key: bytes, mask: bytes) -> bytes:

@@ -234,10 +234,22 @@ class TraceStep:
     priority: int | None
     cookie: int
     depth: int
-    actions: list[str] = field(default_factory=list)
+    #: the lines under the table; an OpenFlow action is kept as ``(action, bridge)``
+    #: and formatted on first use of :attr:`actions`
+    _lines: list = field(default_factory=list, repr=False)
     #: the bridge whose table this is (patch ports lead to other bridges)
     bridge: str = ""
     _rule: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def actions(self) -> list[str]:
+        """The lines printed under the table line (actions, ``>>>> error <<<<``)."""
+        lines = self._lines
+        for i, line in enumerate(lines):
+            if line.__class__ is tuple:
+                action, bridge = line
+                lines[i] = action.format(bridge.port_map)
+        return lines
 
     @property
     def rule(self) -> str | None:
@@ -402,7 +414,12 @@ class _Ctx:
 
     def report(self, text: str) -> None:
         if self.step is not None:
-            self.step.actions.append(text)
+            self.step._lines.append(text)
+
+    def report_action(self, action: A.Action) -> None:
+        """Report an OpenFlow action; its text is made only if the trace is read."""
+        if self.step is not None:
+            self.step._lines.append((action, self.bridge))
 
     def report_error(self, text: str) -> None:
         self.errors.append(text)
@@ -523,6 +540,12 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
     ``skb_priority`` is host order). Returns whether anything was committed.
     """
     flow, base, wc = ctx.flow, ctx.base, ctx.wc
+    fd, bd = flow.__dict__, base.__dict__
+    for member, _n, _w in fields:
+        if fd[member] != bd[member]:
+            break
+    else:
+        return False  # nothing changed: nothing to emit or match
     key, masked_key, mask = b"", b"", b""
     differ = False
     fully = True
@@ -552,7 +575,7 @@ def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
             for member, n, _w in fields:
                 ctx.mask(member, (1 << min(8 * n, OF_MEMBERS[member])) - 1)
     for member, _n, _w in fields:
-        base.set(member, getattr(flow, member))
+        bd[member] = fd[member]
     return True
 
 
@@ -991,8 +1014,7 @@ def _output_normal(ctx: _Ctx, ofport: int, cfg: VlanConfig, xvlan: XVlan) -> Non
 
 def _restore_flow(flow: OfFlow, saved: OfFlow) -> None:
     """Put ``saved``'s members back into ``flow`` (the same object stays in use)."""
-    for name in OF_MEMBERS:
-        setattr(flow, name, getattr(saved, name))
+    flow.assign(saved)
 
 
 def _patch_output(ctx: _Ctx, port) -> None:
@@ -1070,7 +1092,7 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         if ctx.was_mpls and _needs_recirculation(a):  # recirc_for_mpls
             _trigger_freeze(ctx)
             break
-        ctx.report(a.format(ctx.bridge.port_map))
+        ctx.report_action(a)
         if isinstance(a, A.Output):
             _output(ctx, a.port, a.max_len)
         elif isinstance(a, A.OutputReg):
@@ -1595,12 +1617,17 @@ def _n_outputs(actions: bytes | bytearray) -> int:
     return n
 
 
+#: members flow_wildcards_clear_non_packet_fields clears, and the tunnel members
+_NON_PACKET = frozenset(("metadata", "conj_id", "actset_output", *(f"reg{i}" for i in range(16))))
+_TUN_MEMBERS = frozenset(m for m in OF_MEMBERS if m.startswith("tun_"))
+
+
 def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:
     """``xlate_wc_finish``."""
     masks = ctx.wc.masks
     # flow_wildcards_clear_non_packet_fields
-    for member in ("metadata", "conj_id", "actset_output", *(f"reg{i}" for i in range(16))):
-        masks.pop(member, None)
+    for member in _NON_PACKET.intersection(masks):
+        del masks[member]
     if (flow.dl_type, flow.nw_proto) in ((ETH_TYPE_IP, IPPROTO_ICMP),
                                          (ETH_TYPE_IPV6, IPPROTO_ICMPV6)):
         for member in ("tp_src", "tp_dst"):
@@ -1625,5 +1652,5 @@ def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:
             masks.pop(tpid, None)
             masks.pop(tci, None)
     if not (flow.tun_dst or flow.tun_ipv6_dst):
-        for member in [m for m in masks if m.startswith("tun_")]:
+        for member in _TUN_MEMBERS.intersection(masks):
             del masks[member]
