@@ -206,16 +206,24 @@ def explained(theirs: str) -> str | None:
     return None
 
 
-def random_text_differences(oracle: OfprotoOracle, seed: int) -> tuple[int, int, list[str]]:
-    """(traces compared, identical, unexplained differences) for one random table."""
-    from tests.differential.test_xlate_real import RANDOM_PORTS, random_case
+def random_text_differences(oracle: OfprotoOracle, seed: int,
+                            normal: bool = False) -> tuple[int, int, list[str]]:
+    """(traces compared, identical, unexplained differences) for one random table,
+    or with ``normal`` one random NORMAL bridge (VLAN modes, learning)."""
+    from tests.differential.test_xlate_real import RANDOM_PORTS, normal_case, random_case
 
-    flows, packets = random_case(seed)
-    case = {"name": f"random-{seed}", "ports": list(RANDOM_PORTS), "flows": flows}
+    if normal:
+        port_config, vlan_limit, packets = normal_case(seed)
+        case = {"name": f"normal-{seed}", "ports": list(RANDOM_PORTS), "flows": [],
+                "fail_mode": "standalone", "port_config": port_config,
+                "ovs_config": {"vlan-limit": vlan_limit}}
+    else:
+        flows, packets = random_case(seed)
+        case = {"name": f"random-{seed}", "ports": list(RANDOM_PORTS), "flows": flows}
     configure(oracle, case)
     bridge = build_bridge(case)
     port_maps = {bridge.name: bridge.port_map}
-    generate = seed % 2 == 1
+    generate = normal or seed % 2 == 1
     compared = same = 0
     problems = []
     for packet in packets:
@@ -249,3 +257,11 @@ def test_random_tables_trace_text(oracle, seed):
     compared, _same, problems = random_text_differences(oracle, seed)
     assert compared, "no trace without unsupported actions"
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.real_ovs
+@pytest.mark.parametrize("seed", TEXT_SEEDS)
+def test_random_normal_bridges_trace_text(oracle, seed):
+    """NORMAL with mixed VLAN modes and MAC learning (``-generate``) prints as OVS."""
+    compared, same, problems = random_text_differences(oracle, seed, normal=True)
+    assert compared and not problems, "\n".join(problems)
