@@ -185,3 +185,36 @@ def test_deleted_port_forgets_its_macs():
     assert "p2" not in vs.port_names().values()
     # 1 -> 2 floods again (to p3 and LOCAL)
     assert out_names(vs, vs.receive_frames("p1", [frame(1, 2)])) == ["br0", "p3"]
+
+
+PATCHED = """
+name: patched
+hosts:
+  h:
+    bridges:
+      br0:
+        fail_mode: secure
+        ports:
+          p1: {ofport: 1}
+          to-br1: {type: patch, peer: to-br0, ofport: 9}
+        flows: ["in_port=p1,actions=output:to-br1"]
+      br1:
+        fail_mode: secure
+        ports:
+          to-br0: {type: patch, peer: to-br1, ofport: 9}
+          q1: {ofport: 1}
+          q2: {ofport: 2}
+        flows: ["in_port=to-br0,actions=output:q1"]
+"""
+
+
+def test_edit_on_the_patch_peer_revalidates_the_first_bridges_flows():
+    """A megaflow installed for br0's port crosses into br1: editing br1's table (the
+    other bridge of the shared datapath) updates it."""
+    vs = make(PATCHED)
+    assert out_names(vs, vs.receive_frames("p1", [frame()])) == ["q1"]
+    stats = vs.add_flow("br1", "in_port=to-br0,actions=output:q2")
+    assert stats.modified == 1
+    assert flows(vs) == ["q2"]
+    r = vs.receive_frames("p1", [frame()])
+    assert r.hit == 1 and out_names(vs, r) == ["q2"]
