@@ -273,7 +273,7 @@ class Vswitchd:
         ports_of: dict[str, PortConfig] = {}
         for port in bc.ports:
             if len(port.interfaces) > 1:
-                self.warnings.append(f"bridge {bc.name}: bond {port.name}: bonds are not "
+                self._warn(f"bridge {bc.name}: bond {port.name}: bonds are not "
                                      "modelled; its interfaces are independent ports")
             for iface in port.interfaces:
                 if iface.name == bc.name:
@@ -300,7 +300,7 @@ class Vswitchd:
             elif br.port_by_name(name) is None:
                 if kind == "tunnel":
                     if not hasattr(br, "add_tunnel_port"):
-                        self.warnings.append(f"bridge {bc.name}: tunnel port {name}: tunnel "
+                        self._warn(f"bridge {bc.name}: tunnel port {name}: tunnel "
                                              "ports are not modelled")
                         continue
                     br.add_tunnel_port(name, ofport, spec[3], dict(spec[4]), odp_port=spec[2])
@@ -354,13 +354,18 @@ class Vswitchd:
             else:
                 # ovs-vswitchd creates the port; output to it goes nowhere
                 done.add(name)
-                self.warnings.append(f"bridge {br.name}: patch port {name}: peer {peer!r} is "
+                self._warn(f"bridge {br.name}: patch port {name}: peer {peer!r} is "
                                      "not a patch port pointing back")
                 if mine is not None:
                     if mine.ofport == ofport and br.peer_of(mine) is None:
                         continue
                     self._del_port(br, name)
                 br._add(BridgePort(name, ofport, None, peer=peer or None))
+
+    def _warn(self, message: str) -> None:
+        """Note what ovs-vswitchd would log (once per message)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _load_flows(self, bridge: Bridge, flows: Iterable[str | FlowSource]) -> None:
         for item in flows:
@@ -372,7 +377,7 @@ class Vswitchd:
                 message = f"{where}bridge {bridge.name}: flow not loaded: {e}"
                 if self.strict_flows:
                     raise OfprotoError(message) from None
-                self.warnings.append(message.splitlines()[0])
+                self._warn(message.splitlines()[0])
 
     # -- changes (each followed by revalidation) ------------------------------------
 
