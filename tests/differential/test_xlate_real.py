@@ -63,13 +63,9 @@ SUPPORTED = [
     "output-flood-flags-4", "patch-ports-from-br0", "patch-ports-from-br1", "modify-nd",
     "output-ofpp-none-ingress", "vlan-depth-limit-1", "vlan-depth-limit-unlimited",
     "extended-extended-registers", "dec-ttl", "output-flood-flags-5",
+    "learn-vlan-mac", "learn-tcp-ports", "learn-br-tun-table-10",
     *(c["name"] for c in CASES if c["name"].startswith("vlan-handling-")),
 ]
-
-#: cases with the learn action, traced with side effects in order; kept apart from
-#: SUPPORTED (whose trace text test_trace_text_real.py compares) until ovsnet's trace
-#: text renders the learned flow (`` -> table=...``) as an ofproto/trace detail line
-LEARN_CASES = ["learn-vlan-mac", "learn-tcp-ports", "learn-br-tun-table-10"]
 
 #: cases not run yet, with what they need
 NOT_YET: dict[str, str] = {}
@@ -219,14 +215,13 @@ def oracle(tmp_path_factory):
 def test_selection_covers_corpus():
     """Every corpus case is either run here or listed with what it still needs."""
     names = set(_BY_NAME)
-    run = set(SUPPORTED) | set(LEARN_CASES)
-    assert run <= names and set(NOT_YET) <= names
-    assert not set(SUPPORTED) & set(LEARN_CASES) and not run & set(NOT_YET)
-    assert run | set(NOT_YET) == names
+    assert set(SUPPORTED) <= names and set(NOT_YET) <= names
+    assert not set(SUPPORTED) & set(NOT_YET)
+    assert set(SUPPORTED) | set(NOT_YET) == names
 
 
 @pytest.mark.real_ovs
-@pytest.mark.parametrize("name", SUPPORTED + LEARN_CASES)
+@pytest.mark.parametrize("name", SUPPORTED)
 def test_xlate_agrees_with_ovs(oracle, name):
     case = _BY_NAME[name]
     configure(oracle, case)
