@@ -201,9 +201,9 @@ def parse_pcap(files) -> None:
 @click.option("--pcap", "pcaps", multiple=True, metavar="PORT=FILE",
               help="Run the packets of FILE into datapath port PORT (name or number) first; "
                    "repeatable, run in order.")
-@click.option("--handler", default="drop", show_default=True, metavar="drop|output:PORT|xlate",
-              help="Upcall handler for misses: drop and output:PORT are trivial handlers; "
-                   "xlate runs them through the host's bridges (the simulated ovs-vswitchd).")
+@click.option("--handler", default="xlate", show_default=True, metavar="xlate|drop|output:PORT",
+              help="Upcall handler for misses: xlate runs them through the host's bridges "
+                   "(the simulated ovs-vswitchd); drop and output:PORT are trivial handlers.")
 @click.option("-m", "--more", "verbose", is_flag=True, help="Show UFIDs and wildcarded fields.")
 @click.option("--names", is_flag=True, help="Show port names instead of numbers.")
 @click.option("--show", is_flag=True, help="Print dpctl/show (counters, ports) first.")
@@ -213,7 +213,7 @@ def dump_flows(topology, host_name, pcaps, handler, verbose, names, show) -> Non
     The host's datapath is built from TOPOLOGY (one per host, all bridges
     share it; ports numbered as OVS numbers them). Packets from --pcap files
     go through it: misses are upcalls that the --handler answers, and the
-    megaflows it installs are dumped. With --handler xlate the
+    megaflows it installs are dumped. With --handler xlate (the default) the
     host is brought up in an embedded OVSDB and a simulated ovs-vswitchd
     reads it: misses are translated by the bridges' OpenFlow tables.
     """
@@ -238,7 +238,7 @@ def dump_flows(topology, host_name, pcaps, handler, verbose, names, show) -> Non
         dp = host_datapath(topo.hosts[host_name])
         dp.handler = OutputHandler(_dp_port(dp, handler[len("output:"):], "--handler"))
     else:
-        raise UsageError(f"--handler {handler!r}: valid are drop and output:PORT, or xlate")
+        raise UsageError(f"--handler {handler!r}: valid are xlate, drop and output:PORT")
     for spec in pcaps:
         port, sep, path = spec.partition("=")
         if not sep:

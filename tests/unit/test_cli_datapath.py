@@ -78,7 +78,8 @@ def test_dump_flows_shows_the_megaflows_the_handler_installed(pcap):
 
 def test_dump_flows_with_names_and_drop_handler(pcap):
     path, frames, _pairs = pcap
-    r = run("dump-flows", TOPO, "--host", "hv1", "--pcap", f"tapvm1-eth0={path}", "--names")
+    r = run("dump-flows", TOPO, "--host", "hv1", "--pcap", f"tapvm1-eth0={path}", "--names",
+            "--handler", "drop")
     assert r.returncode == 0, r.stderr
     (line,) = r.stdout.splitlines()  # the drop handler's mask is in_port only
     assert "in_port(tapvm1-eth0)" in line and line.endswith("actions:drop")
@@ -90,7 +91,7 @@ def test_dump_flows_with_names_and_drop_handler(pcap):
     [
         (["--pcap", "nofile"], "expected PORT=FILE"),
         (["--pcap", "nosuchport=x.pcap"], "no port named 'nosuchport'"),
-        (["--handler", "flood"], "valid are drop and output:PORT"),
+        (["--handler", "flood"], "valid are xlate, drop and output:PORT"),
         (["--host", "hv9"], "no host 'hv9'"),
     ],
 )
