@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   ?= topologies/two-hosts-vxlan.yaml
+# what the demo traces: vm1's first packet to vm3 on hv1, through br-int and br-tun
+TRACE  ?= --host hv1 --bridge br-int --generate \
+          in_port=tapvm1-eth0,ip,dl_src=fa:16:3e:00:01:01,dl_dst=fa:16:3e:00:01:02,nw_src=10.0.1.11,nw_dst=10.0.1.12,nw_ttl=64
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-deps venv demo test lint bench clean
@@ -32,6 +35,7 @@ venv: $(BIN)/python
 demo: venv
 	$(BIN)/ovsnet validate topologies/*.yaml
 	$(BIN)/ovsnet up $(DEMO)
+	$(BIN)/ovsnet trace $(DEMO) $(TRACE)
 
 lint:
 	$(BIN)/ruff check .
