@@ -15,6 +15,7 @@ NOTEBOOKS = sorted(glob.glob("notebooks/*.ipynb"))
 EXPECTED = {
     "notebooks/01-topology-to-ovsdb.ipynb": "Bridge br-int",  # the show of the bring-up
     "notebooks/02-packet-through-datapaths.ipynb": "actions:set(tunnel(",  # hv1's megaflow
+    "notebooks/03-openflow-pipeline.ipynb": "Datapath actions: set(tunnel(",  # vm1's trace
 }
 
 
