@@ -35,8 +35,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+import pytest
+
 from ovsnet.ovsdb.backends import find_binary
-from tests.differential.ovs_sandbox import DEADLINE, OvsSandbox
+from tests.differential.ovs_sandbox import DEADLINE, OvsSandbox, require_binaries
 
 #: ``ovs-vsctl add-br`` defaults of tests/ofproto-macros.at ``add_of_br``
 _PROTOCOLS = "[OpenFlow10,OpenFlow11,OpenFlow12,OpenFlow13,OpenFlow14,OpenFlow15]"
@@ -370,3 +372,23 @@ class OfprotoOracle:
     def dp_port_names(self) -> dict[int, str]:
         """Datapath port number -> name (``dpctl/show``), the internal ports (LOCAL) included."""
         return {int(n): name for n, name in _DP_PORT_RE.findall(self.sb.appctl("dpctl/show"))}
+
+
+def oracle_fixture(name: str):
+    """A module-scoped pytest fixture giving an :class:`OfprotoOracle` over a private
+    ovs-vswitchd in its own directory (``name`` names it), stopped after the module.
+
+    Use as ``oracle = oracle_fixture("xlate-oracle")`` in a test module.
+    """
+
+    @pytest.fixture(scope="module")
+    def oracle(tmp_path_factory):
+        require_binaries()
+        sandbox = OvsSandbox(tmp_path_factory.mktemp(name))
+        try:
+            sandbox.start()
+            yield OfprotoOracle(sandbox)
+        finally:
+            sandbox.stop()
+
+    return oracle

@@ -14,23 +14,14 @@ import random
 import pytest
 
 from ovsnet.ofproto.mac_learning import MacLearning
-from tests.differential.ofproto_oracle import OfprotoOracle
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.ofproto_oracle import oracle_fixture
 
 ARP = ("eth_type(0x0806),arp(sip=192.168.0.1,tip=192.168.0.2,op=1,"
        "sha=50:54:00:00:00:05,tha=00:00:00:00:00:00)")
 SEEDS = range(6)
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("mac-learning"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("mac-learning")
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -23,9 +23,9 @@ from tests.differential.ofproto_oracle import (
     OfprotoOracle,
     PatchSpec,
     normalize_actions,
+    oracle_fixture,
     vlan_context,
 )
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
 
 CORPUS = Path(__file__).parent / "data" / "ofproto_dpif_cases.yaml"
 
@@ -50,15 +50,7 @@ def load_cases() -> list[dict]:
 CASES = load_cases()
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("ofproto-oracle"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("ofproto-oracle")
 
 
 def configure(oracle: OfprotoOracle, case: dict) -> None:

@@ -28,8 +28,7 @@ from ovsnet.datapath.host import dump_flows
 from ovsnet.ofproto.upcall import wc_to_key_mask
 from ovsnet.ofproto.xlate import xlate
 from ovsnet.vswitchd import BridgeConfig, HostConfig, IfaceConfig, PortConfig, Vswitchd
-from tests.differential.ofproto_oracle import OfprotoOracle
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.ofproto_oracle import OfprotoOracle, oracle_fixture
 
 SEEDS = range(int(os.environ.get("REVALIDATION_SEEDS", "2")))
 PORTS = (1, 2, 3)
@@ -132,15 +131,7 @@ class Pair:
         return problems
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("revalidation-oracle"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("revalidation-oracle")
 
 
 CATCH_ALL = "priority=0,actions=drop"

@@ -38,8 +38,7 @@ from ovsnet.ofproto.flow_syntax import parse_flow
 from ovsnet.ofproto.trace import flow_text
 from ovsnet.ofproto.tunnel import vport_name
 from ovsnet.ofproto.xlate import xlate
-from tests.differential.ofproto_oracle import OfprotoOracle, PatchSpec
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.ofproto_oracle import OfprotoOracle, PatchSpec, oracle_fixture
 from tests.differential.test_xlate_real import differences
 
 LOCAL_ODP_PORT = 100
@@ -402,15 +401,7 @@ def test_unordered_outputs_keeps_what_each_output_sends():
         "set(ipv4(ttl=5)),3,2", set())
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("tunnel-xlate-oracle"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("tunnel-xlate-oracle")
 
 
 @pytest.mark.real_ovs

@@ -24,8 +24,7 @@ from ovsnet.ofproto.vlan import (
     VlanTag,
     flood_vlans,
 )
-from tests.differential.ofproto_oracle import OfprotoOracle
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.ofproto_oracle import oracle_fixture
 from tests.unit.test_vlan_modes import apply_vlan_actions
 
 #: Port columns as ovs-vsctl sets them (pN is ofport and datapath port N)
@@ -99,15 +98,7 @@ def tags_text(tags: tuple[VlanTag, ...]) -> str:
     return "+".join(str(t) for t in tags) or "untagged"
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("vlan-modes"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("vlan-modes")
 
 
 @pytest.mark.real_ovs

@@ -42,9 +42,9 @@ from tests.differential.ofproto_oracle import (
     TraceResult,
     is_odp_flow,
     normalize_actions,
+    oracle_fixture,
     vlan_context,
 )
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
 from tests.differential.test_ofproto_oracle import CASES, configure, expand_flows
 
 LOCAL_ODP_PORT = 100
@@ -201,15 +201,7 @@ def differences(ovs: TraceResult, ours: XlateResult, bridge: Bridge,
     return out
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("xlate-oracle"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("xlate-oracle")
 
 
 def test_selection_covers_corpus():
