@@ -1162,15 +1162,7 @@ def _table(s: str) -> int | None:
 def _str_to_u32(s: str) -> int:
     """``str_to_u32`` (lib/ofp-parse.c): strtoul base 0 over the whole string, stored
     in 32 bits (so ``-1`` is 0xffffffff, as the unsigned long wraps and is truncated)."""
-    if not s:
-        raise _Err("missing required numeric argument")
-    try:
-        v = _c_int(s)
-    except ValueError:
-        raise _Err(f"invalid numeric format {s}", 0, len(s)) from None
-    if not -(1 << 64) < v < 1 << 64:
-        raise _Err(f"invalid numeric format {s}", 0, len(s))
-    return v & 0xFFFFFFFF
+    return str_to_u64(s) & 0xFFFFFFFF
 
 
 def _check_learn(learn: Learn) -> None:

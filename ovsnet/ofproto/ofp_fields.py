@@ -440,7 +440,7 @@ def str_to_u64(s: str) -> int:
         v = _c_int(s)
     except ValueError:
         raise _Err(f"invalid numeric format {s}", 0, len(s)) from None
-    if v >= 1 << 64 or v < -(1 << 64):
+    if not -(1 << 64) < v < 1 << 64:  # strtoull: ERANGE beyond 64 bits either way
         raise _Err(f"invalid numeric format {s}", 0, len(s))
     return v & ((1 << 64) - 1)  # strtoull wraps negative numbers, so -1 is all ones
 
