@@ -194,7 +194,7 @@ class XlateHandler:
             bridge, flow = self.flow_of_key(upcall.key)
         except OfprotoError:
             return UpcallReply(b"", None)
-        result = xlate(bridge, flow, generate=True, now=self.clock())
+        result = xlate(bridge, flow, generate=True, now=self.clock(), trace=False)
         self.last = result
         if result.slow:
             return UpcallReply(result.datapath_actions, None)
@@ -262,7 +262,7 @@ class XlateHandler:
                 self.ukeys.pop(ufid, None)
                 stats.deleted += 1
                 continue
-            result = xlate(bridge, flow, generate=False, now=t)
+            result = xlate(bridge, flow, generate=False, now=t, trace=False)
             new_mask = wc_to_key_mask(result.wc)
             needs_more = (int.from_bytes(new_mask, "little") & ~int.from_bytes(mask, "little"))
             if result.slow or result.error is not None or needs_more:

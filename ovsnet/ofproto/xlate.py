@@ -53,6 +53,7 @@ import re
 import struct
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ovsnet.datapath import odp
 from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, UserspaceAttr, nla, nla_u32
@@ -372,8 +373,10 @@ class _Ctx:
     """``struct xlate_ctx``: the state of one translation."""
 
     def __init__(self, bridge: Bridge, flow: OfFlow, generate: bool = False,
-                 now: float = 0, datapath_type: str = "system"):
+                 now: float = 0, datapath_type: str = "system", tracing: bool = True):
         self.bridge = bridge
+        #: record the trace (table steps and their lines); off for upcalls
+        self.tracing = tracing
         self.generate = generate
         self.now = now
         self.datapath_type = datapath_type
@@ -394,6 +397,8 @@ class _Ctx:
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
+        #: ``wc.masks``, the dictionary :meth:`mask` ORs into
+        self.masks = self.wc.masks
         self.odp = bytearray()
         self.depth = 0
         self.resubmits = 0
@@ -428,12 +433,16 @@ class _Ctx:
     # -- wildcards -------------------------------------------------------------
 
     def mask(self, member: str, mask: int | None = None) -> None:
+        """Un-wildcard ``mask`` (default: every bit) of ``member``."""
         if mask is None:
-            mask = (1 << OF_MEMBERS[member]) - 1
-        if member in MEMBERS:
-            self.wc.unwildcard(member, mask)
-        elif mask:
-            self.wc.masks[member] = self.wc.masks.get(member, 0) | mask
+            mask = _ALL_ONES[member]
+        if mask:
+            masks = self.masks
+            masks[member] = masks.get(member, 0) | mask
+
+
+#: every bit of each member
+_ALL_ONES = {m: (1 << w) - 1 for m, w in OF_MEMBERS.items()}
 
 
 # ---------------------------------------------------------------------------------
@@ -528,53 +537,67 @@ def _b(value: int, n: int) -> bytes:
     return value.to_bytes(n, "big")
 
 
-def _commit(ctx: _Ctx, attr: int, fields: list[tuple[str, int, bool]],
-            use_masked: bool = True, order: str = "big") -> bool:
-    """``commit``: a set/set_masked of ``attr`` for the fields that changed (keycmp_mask).
+class _CommitGroup:
+    """One datapath key attribute ``commit`` may set: its ``(member, bytes,
+    writable, all-ones of the bytes)`` fields in struct order, the payload's
+    byte order, and whether a partial change may be ``set_masked``."""
 
-    ``fields`` are the attribute's ``(member, bytes, writable)`` in struct
-    order. A partly masked change becomes ``set_masked`` (value, then the
-    wildcard bits of the changed fields) unless ``use_masked`` is false; then
-    OVS writes the whole header with ``set`` and matches all of it. ``order``
-    is the byte order of the attribute's payload (metadata such as
-    ``skb_priority`` is host order). Returns whether anything was committed.
+    __slots__ = ("attr", "fields", "get", "use_masked", "order")
+
+    def __init__(self, attr: int, fields: list[tuple[str, int, bool]], use_masked: bool = True,
+                 order: str = "big"):
+        self.attr = attr
+        self.fields = tuple((m, n, w, (1 << (8 * n)) - 1) for m, n, w in fields)
+        #: the fields' values of a flow's member dictionary, as one tuple
+        self.get = itemgetter(*(m for m, _n, _w in fields))
+        self.use_masked = use_masked
+        self.order = order
+
+
+def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
+    """``commit``: a set/set_masked of ``group.attr`` for the fields that changed (keycmp_mask).
+
+    A partly masked change becomes ``set_masked`` (value, then the wildcard
+    bits of the changed fields) unless ``group.use_masked`` is false; then
+    OVS writes the whole header with ``set`` and matches all of it. Returns
+    whether anything was committed.
     """
-    flow, base, wc = ctx.flow, ctx.base, ctx.wc
+    flow, base = ctx.flow, ctx.base
     fd, bd = flow.__dict__, base.__dict__
-    for member, _n, _w in fields:
-        if fd[member] != bd[member]:
-            break
-    else:
+    get = group.get
+    if get(fd) == get(bd):
         return False  # nothing changed: nothing to emit or match
+    masks = ctx.masks
+    order = group.order
     key, masked_key, mask = b"", b"", b""
     differ = False
     fully = True
-    for member, n, writable in fields:
-        v, bv = getattr(flow, member), getattr(base, member)
-        m = wc.get(member) if writable else 0
-        if member == "nw_tos":  # the tunnel's ECN bits are left alone
-            m &= tnl.tos_commit_mask(flow, base)
+    for member, n, writable, ones in group.fields:
+        v, bv = fd[member], bd[member]
         if v == bv:
             m = 0
         else:
             differ = True
-        if m != (1 << (8 * n)) - 1:
+            m = masks.get(member, 0) if writable else 0
+            if member == "nw_tos":  # the tunnel's ECN bits are left alone
+                m &= tnl.tos_commit_mask(flow, base)
+        if m != ones:
             fully = False
-        m &= (1 << (8 * n)) - 1
+            m &= ones
         key += v.to_bytes(n, order)
         masked_key += (v & m).to_bytes(n, order)
         mask += m.to_bytes(n, order)
     if not differ:
         return False
-    if not fully and use_masked:
+    if not fully and group.use_masked:
         # commit_masked_set_action: the value's unmasked bits are cleared
-        ctx.odp += nla(ActionAttr.SET_MASKED, nla(attr, masked_key + mask))
+        ctx.odp += nla(ActionAttr.SET_MASKED, nla(group.attr, masked_key + mask))
     else:
-        ctx.odp += nla(ActionAttr.SET, nla(attr, key))
+        ctx.odp += nla(ActionAttr.SET, nla(group.attr, key))
         if not fully:
-            for member, n, _w in fields:
+            for member, n, _w, _ones in group.fields:
                 ctx.mask(member, (1 << min(8 * n, OF_MEMBERS[member])) - 1)
-    for member, _n, _w in fields:
+    for member, _n, _w, _ones in group.fields:
         bd[member] = fd[member]
     return True
 
@@ -675,10 +698,47 @@ def _commit_mpls(ctx: _Ctx) -> None:
     _set_mpls_stack(base, base.dl_type, bs)
 
 
+_COMMIT_ETH = _CommitGroup(KeyAttr.ETHERNET, [("dl_src", 6, True), ("dl_dst", 6, True)])
+_COMMIT_IPV4 = _CommitGroup(KeyAttr.IPV4, [("nw_src", 4, True), ("nw_dst", 4, True),
+                                           ("nw_proto", 1, False), ("nw_tos", 1, True),
+                                           ("nw_ttl", 1, True), ("nw_frag", 1, False)])
+_COMMIT_IPV6 = _CommitGroup(KeyAttr.IPV6, [("ipv6_src", 16, True), ("ipv6_dst", 16, True),
+                                           ("ipv6_label", 4, True), ("nw_proto", 1, False),
+                                           ("nw_tos", 1, True), ("nw_ttl", 1, True),
+                                           ("nw_frag", 1, False)])
+_COMMIT_ND = _CommitGroup(KeyAttr.ND, [("nd_target", 16, True), ("arp_sha", 6, True),
+                                       ("arp_tha", 6, True)])
+_COMMIT_ARP = _CommitGroup(KeyAttr.ARP, [("nw_src", 4, True), ("nw_dst", 4, True),
+                                         ("nw_proto", 2, True), ("arp_sha", 6, True),
+                                         ("arp_tha", 6, True)])
+_COMMIT_PORTS = {proto: _CommitGroup(attr, [("tp_src", 2, True), ("tp_dst", 2, True)])
+                 for proto, attr in ((IPPROTO_TCP, KeyAttr.TCP), (IPPROTO_UDP, KeyAttr.UDP),
+                                     (IPPROTO_SCTP, KeyAttr.SCTP))}
+#: commit_set_icmp_action: never masked
+_COMMIT_ICMP = {key: _CommitGroup(attr, [("tp_src", 1, True), ("tp_dst", 1, True)], False)
+                for key, attr in (((ETH_TYPE_IP, IPPROTO_ICMP), KeyAttr.ICMP),
+                                  ((ETH_TYPE_IPV6, IPPROTO_ICMPV6), KeyAttr.ICMPV6))}
+_COMMIT_PRIORITY = _CommitGroup(KeyAttr.PRIORITY, [("skb_priority", 4, True)],
+                                order=sys.byteorder)
+_COMMIT_MARK = _CommitGroup(KeyAttr.SKB_MARK, [("pkt_mark", 4, True)], order=sys.byteorder)
+#: every member :func:`_commit_actions` compares: when the flow and the base
+#: agree on all of them there is nothing to commit
+_COMMIT_MEMBERS = itemgetter(
+    "dl_src", "dl_dst", "dl_type", "vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci",
+    "mpls_lse", "mpls_lse1", "mpls_lse2", "nw_src", "nw_dst", "nw_proto", "nw_tos", "nw_ttl",
+    "nw_frag", "ipv6_src", "ipv6_dst", "ipv6_label", "nd_target", "arp_sha", "arp_tha",
+    "tp_src", "tp_dst", "skb_priority", "pkt_mark")
+_VLAN_MEMBERS = itemgetter("vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci")
+_MPLS_MEMBERS = itemgetter("dl_type", "mpls_lse", "mpls_lse1", "mpls_lse2")
+
+
 def _commit_actions(ctx: _Ctx) -> None:
     """``commit_odp_actions`` for the headers this model rewrites, in OVS's order."""
     flow, base = ctx.flow, ctx.base
-    _commit(ctx, KeyAttr.ETHERNET, [("dl_src", 6, True), ("dl_dst", 6, True)])
+    fd, bd = flow.__dict__, base.__dict__
+    if _COMMIT_MEMBERS(fd) == _COMMIT_MEMBERS(bd):
+        return  # the datapath's packet is the flow already
+    _commit(ctx, _COMMIT_ETH)
     # an MPLS packet becomes the non-MPLS one before its L3/L4 changes are committed
     mpls_done = base.dl_type in _MPLS_TYPES and flow.dl_type not in _MPLS_TYPES
     if mpls_done:
@@ -686,35 +746,26 @@ def _commit_actions(ctx: _Ctx) -> None:
     slow = False
     if flow.nw_proto:  # commit_set_nw_action: only with an L3 header
         if base.dl_type == ETH_TYPE_IP:
-            _commit(ctx, KeyAttr.IPV4, [("nw_src", 4, True), ("nw_dst", 4, True),
-                                        ("nw_proto", 1, False), ("nw_tos", 1, True),
-                                        ("nw_ttl", 1, True), ("nw_frag", 1, False)])
+            _commit(ctx, _COMMIT_IPV4)
         elif base.dl_type == ETH_TYPE_IPV6:
-            _commit(ctx, KeyAttr.IPV6, [("ipv6_src", 16, True), ("ipv6_dst", 16, True),
-                                        ("ipv6_label", 4, True), ("nw_proto", 1, False),
-                                        ("nw_tos", 1, True), ("nw_ttl", 1, True),
-                                        ("nw_frag", 1, False)])
+            _commit(ctx, _COMMIT_IPV6)
             if base.nw_proto == IPPROTO_ICMPV6:
-                slow |= _commit(ctx, KeyAttr.ND, [("nd_target", 16, True),
-                                                  ("arp_sha", 6, True), ("arp_tha", 6, True)])
+                slow |= _commit(ctx, _COMMIT_ND)
         elif base.dl_type == ETH_TYPE_ARP:
-            slow |= _commit(ctx, KeyAttr.ARP, [("nw_src", 4, True), ("nw_dst", 4, True),
-                                               ("nw_proto", 2, True), ("arp_sha", 6, True),
-                                               ("arp_tha", 6, True)])
+            slow |= _commit(ctx, _COMMIT_ARP)
     if flow.nw_proto and _is_ip(base):  # commit_set_port_action
-        attr = {IPPROTO_TCP: KeyAttr.TCP, IPPROTO_UDP: KeyAttr.UDP,
-                IPPROTO_SCTP: KeyAttr.SCTP}.get(flow.nw_proto)
-        if attr is not None:
-            _commit(ctx, attr, [("tp_src", 2, True), ("tp_dst", 2, True)])
-    icmp = {(ETH_TYPE_IP, IPPROTO_ICMP): KeyAttr.ICMP,
-            (ETH_TYPE_IPV6, IPPROTO_ICMPV6): KeyAttr.ICMPV6}.get((flow.dl_type, flow.nw_proto))
-    if icmp is not None:  # commit_set_icmp_action: never masked
-        slow |= _commit(ctx, icmp, [("tp_src", 1, True), ("tp_dst", 1, True)], False)
-    if not mpls_done:
+        group = _COMMIT_PORTS.get(flow.nw_proto)
+        if group is not None:
+            _commit(ctx, group)
+    group = _COMMIT_ICMP.get((flow.dl_type, flow.nw_proto))
+    if group is not None:  # commit_set_icmp_action
+        slow |= _commit(ctx, group)
+    if not mpls_done and _MPLS_MEMBERS(fd) != _MPLS_MEMBERS(bd):
         _commit_mpls(ctx)
-    _commit_vlan(ctx)
-    _commit(ctx, KeyAttr.PRIORITY, [("skb_priority", 4, True)], order=sys.byteorder)
-    _commit(ctx, KeyAttr.SKB_MARK, [("pkt_mark", 4, True)], order=sys.byteorder)
+    if _VLAN_MEMBERS(fd) != _VLAN_MEMBERS(bd):
+        _commit_vlan(ctx)
+    _commit(ctx, _COMMIT_PRIORITY)
+    _commit(ctx, _COMMIT_MARK)
     if slow:
         # the datapath cannot be trusted with these rewrites (SLOW_ACTION)
         ctx.slow = True
@@ -827,6 +878,9 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
 
 
 def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
+    """``xlate_report_table``: a trace step for the lookup (only when tracing)."""
+    if not ctx.tracing:
+        return
     depth = 0 if ctx.step is None else ctx.step.depth + 1
     if rule is None:
         step = TraceStep(table_id, None, None, 0, depth)
@@ -1081,180 +1135,287 @@ def _compose_output(ctx: _Ctx, ofport: int) -> None:
 
 
 def _do_actions(ctx: _Ctx, actions) -> None:
-    """``do_xlate_actions``."""
+    """``do_xlate_actions``: each action by its handler (:data:`_ACTION_HANDLERS`)."""
     if not actions:
         ctx.report("drop")
         return
-    flow = ctx.flow
+    handlers = _ACTION_HANDLERS
     for a in actions:
         if ctx.error is not None or ctx.exit:
             break
         if ctx.was_mpls and _needs_recirculation(a):  # recirc_for_mpls
             _trigger_freeze(ctx)
             break
-        ctx.report_action(a)
-        if isinstance(a, A.Output):
-            _output(ctx, a.port, a.max_len)
-        elif isinstance(a, A.OutputReg):
-            port = _get_subfield(flow, a.src)
-            if port <= 0xFFFF:
-                _mask_subfield(ctx, a.src)
-                _output(ctx, port)
-            else:
-                ctx.report(f"output port {port} is out of range")
-        elif isinstance(a, A.Resubmit):
-            in_port = flow.in_port if a.in_port == OFPP_IN_PORT else a.in_port
-            table = ctx.table_id if a.table == 255 else a.table
-            if a.with_ct_orig:
-                ctx.report_error("resubmit(ct) with non-tracked or non-IP packet!")
-                continue
-            _table_action(ctx, in_port, table)
-        elif isinstance(a, A.GotoTable):
-            _table_action(ctx, flow.in_port, a.table)
-        elif isinstance(a, A.SetField):
-            _xlate_set_field(ctx, a)
-        elif isinstance(a, A.RegMove):
-            if not (_prereqs_ok(a.src.field.prereq, flow, ctx)
-                    and _prereqs_ok(a.dst.field.prereq, flow, ctx)):
-                ctx.report("unmet prerequisites for move, ignored")
-                continue
-            value = _get_subfield(flow, a.src)
-            _mask_subfield(ctx, a.src)
-            _mask_subfield(ctx, a.dst)
-            _set_subfield(flow, a.dst, value)
-        elif isinstance(a, A.StackPush):
-            _mask_subfield(ctx, a.subfield)
-            ctx.stack.append((_get_subfield(flow, a.subfield), a.subfield.n_bits))
-        elif isinstance(a, A.StackPop):
-            if not ctx.stack:
-                ctx.report_error("stack underflow")
-                continue
-            value, _n = ctx.stack.pop()
-            _mask_subfield(ctx, a.subfield)
-            _set_subfield(flow, a.subfield, value & ((1 << a.subfield.n_bits) - 1))
-        elif isinstance(a, A.SetEth):
-            member = "dl_src" if a.which == "src" else "dl_dst"
-            ctx.mask(member)
-            flow.set(member, a.mac)
-        elif isinstance(a, A.SetIPv4):
-            if flow.dl_type == ETH_TYPE_IP:
-                member = "nw_src" if a.which == "src" else "nw_dst"
-                ctx.mask(member)
-                ctx.mask("nw_proto")
-                flow.set(member, a.ip)
-        elif isinstance(a, (A.SetIpDscp, A.SetIpEcn)):
-            if _is_ip(flow):
-                bits = 0xFC if isinstance(a, A.SetIpDscp) else 0x03
-                value = a.tos if isinstance(a, A.SetIpDscp) else a.ecn
-                ctx.mask("nw_proto")
-                ctx.mask("nw_tos", bits)
-                flow.set("nw_tos", (flow.nw_tos & ~bits & 0xFF) | value)
-        elif isinstance(a, A.SetIpTtl):
-            if _is_ip(flow):
-                ctx.mask("nw_proto")
-                ctx.mask("nw_ttl")
-                flow.set("nw_ttl", a.ttl)
-        elif isinstance(a, A.SetL4Port):
-            if _is_ip(flow) and not flow.nw_frag & FRAG_LATER:
-                member = "tp_src" if a.which == "src" else "tp_dst"
-                ctx.mask("nw_proto")
-                ctx.mask(member)
-                flow.set(member, a.port)
-        elif isinstance(a, A.DecTtl):
-            ctx.mask("nw_ttl")
-            ctx.mask("nw_proto")
-            if _is_ip(flow):  # compose_dec_ttl
-                if flow.nw_ttl > 1:
-                    flow.set("nw_ttl", flow.nw_ttl - 1)
-                else:
-                    for cid in (0,) if a.controller_ids is None else a.controller_ids:
-                        _controller(ctx, 0xFFFF, OFPR_INVALID_TTL, cid)
-                    version = 4 if flow.dl_type == ETH_TYPE_IP else 6
-                    ctx.report(f">>>> IPv{version} decrement TTL exception <<<<")
-                    return  # the rest of this rule's actions are skipped
-        elif isinstance(a, A.Controller):
-            if a.pause or a.meter_id is not None:
-                ctx.unsupported.append(a.format())
-                ctx.report(">>>> controller with pause or meter_id is not supported by this "
-                           "model <<<<")
-                continue
-            _controller(ctx, a.max_len, _REASONS[a.reason], a.controller_id, a.userdata)
-        elif isinstance(a, A.Enqueue):
-            ctx.mask("skb_priority")
-            _enqueue(ctx, a)
-        elif isinstance(a, A.SetQueue):
-            ctx.mask("skb_priority")
-            priority = queue_to_priority(a.queue, ctx.datapath_type)
-            if priority is not None:
-                flow.set("skb_priority", priority)
-        elif isinstance(a, A.Simple) and a.name == "pop_queue":
-            ctx.mask("skb_priority")
-            if flow.skb_priority != ctx.orig_skb_priority:
-                flow.set("skb_priority", ctx.orig_skb_priority)
-                ctx.report(f"queue = {flow.skb_priority:#x}")
-        elif isinstance(a, A.SetVlanVid):
-            ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
-            if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
-                if not flow.vlan_tpid:
-                    flow.set("vlan_tpid", ETH_TYPE_VLAN)
-                flow.set("vlan_tci", (flow.vlan_tci & ~0x0FFF & 0xFFFF) | a.vid | VLAN_CFI)
-        elif isinstance(a, A.SetVlanPcp):
-            ctx.mask("vlan_tci", 0xE000 | VLAN_CFI)
-            if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
-                if not flow.vlan_tpid:
-                    flow.set("vlan_tpid", ETH_TYPE_VLAN)
-                flow.set("vlan_tci", (flow.vlan_tci & 0x1FFF) | (a.pcp << 13) | VLAN_CFI)
-        elif isinstance(a, A.StripVlan):
-            _pop_vlan(ctx)
-        elif isinstance(a, A.PushVlan):
-            _push_vlan(ctx, a.ethertype)
-        elif isinstance(a, A.WriteMetadata):
-            flow.set("metadata", (flow.metadata & ~a.mask) | (a.metadata & a.mask))
-        elif isinstance(a, A.PushMpls):
-            _push_mpls(ctx, a.ethertype)
-        elif isinstance(a, A.PopMpls):
-            _pop_mpls(ctx, a.ethertype)
-        elif isinstance(a, (A.SetMplsLabel, A.SetMplsTc, A.SetMplsTtl)):
-            if flow.dl_type in _MPLS_TYPES:
-                if isinstance(a, A.SetMplsLabel):
-                    mask, value = 0xFFFFF000, a.label << 12
-                elif isinstance(a, A.SetMplsTc):
-                    mask, value = 0xE00, a.tc << 9
-                else:
-                    mask, value = 0xFF, a.ttl
-                ctx.mask("mpls_lse", mask)
-                flow.set("mpls_lse", (flow.mpls_lse & ~mask & 0xFFFFFFFF) | value)
-        elif isinstance(a, A.Simple) and a.name == "dec_mpls_ttl":
-            if flow.dl_type in _MPLS_TYPES:  # compose_dec_mpls_ttl_action
-                ctx.mask("mpls_lse", 0xFF)
-                ttl = flow.mpls_lse & 0xFF
-                if ttl > 1:
-                    flow.set("mpls_lse", flow.mpls_lse - 1)
-                    continue
-                _controller(ctx, 0xFFFF, OFPR_INVALID_TTL)
-            # OVS stops the table here for a non-MPLS packet too
-            ctx.report(">>>> MPLS decrement TTL exception <<<<")
-            return
-        elif isinstance(a, A.SetTunnel):
-            flow.set("tun_id", a.tun_id)
-        elif isinstance(a, A.Learn):
-            _learn(ctx, a)
-        elif isinstance(a, A.Note):
-            pass
-        elif isinstance(a, A.Clone):
-            _clone(ctx, a.actions)
-        elif isinstance(a, A.Simple) and a.name == "exit":
-            ctx.exit = True
-        elif isinstance(a, A.WriteActions):
-            ctx.action_set.extend(a.actions)
-            ctx.report("action set is " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
-        elif isinstance(a, A.Simple) and a.name == "clear_actions":
-            ctx.report("action set was " + A.format_actions(ctx.action_set,
-                                                            ctx.bridge.port_map))
-            ctx.action_set.clear()
+        step = ctx.step
+        if step is not None:  # ctx.report_action, its text made only if read
+            step._lines.append((a, ctx.bridge))
+        handler = handlers.get(a.__class__)
+        if handler is None:
+            handler = _action_handler(a.__class__)
+        if handler(ctx, a) is _STOP:
+            return  # the rest of this rule's actions are skipped
+
+
+#: a handler's answer when the rest of the rule's actions are skipped
+_STOP = object()
+
+
+def _act_output(ctx: _Ctx, a: A.Output):
+    _output(ctx, a.port, a.max_len)
+
+
+def _act_output_reg(ctx: _Ctx, a: A.OutputReg):
+    port = _get_subfield(ctx.flow, a.src)
+    if port <= 0xFFFF:
+        _mask_subfield(ctx, a.src)
+        _output(ctx, port)
+    else:
+        ctx.report(f"output port {port} is out of range")
+
+
+def _act_resubmit(ctx: _Ctx, a: A.Resubmit):
+    in_port = ctx.flow.in_port if a.in_port == OFPP_IN_PORT else a.in_port
+    table = ctx.table_id if a.table == 255 else a.table
+    if a.with_ct_orig:
+        ctx.report_error("resubmit(ct) with non-tracked or non-IP packet!")
+        return
+    _table_action(ctx, in_port, table)
+
+
+def _act_goto_table(ctx: _Ctx, a: A.GotoTable):
+    _table_action(ctx, ctx.flow.in_port, a.table)
+
+
+def _act_reg_move(ctx: _Ctx, a: A.RegMove):
+    flow = ctx.flow
+    if not (_prereqs_ok(a.src.field.prereq, flow, ctx)
+            and _prereqs_ok(a.dst.field.prereq, flow, ctx)):
+        ctx.report("unmet prerequisites for move, ignored")
+        return
+    value = _get_subfield(flow, a.src)
+    _mask_subfield(ctx, a.src)
+    _mask_subfield(ctx, a.dst)
+    _set_subfield(flow, a.dst, value)
+
+
+def _act_stack_push(ctx: _Ctx, a: A.StackPush):
+    _mask_subfield(ctx, a.subfield)
+    ctx.stack.append((_get_subfield(ctx.flow, a.subfield), a.subfield.n_bits))
+
+
+def _act_stack_pop(ctx: _Ctx, a: A.StackPop):
+    if not ctx.stack:
+        ctx.report_error("stack underflow")
+        return
+    value, _n = ctx.stack.pop()
+    _mask_subfield(ctx, a.subfield)
+    _set_subfield(ctx.flow, a.subfield, value & ((1 << a.subfield.n_bits) - 1))
+
+
+def _act_set_eth(ctx: _Ctx, a: A.SetEth):
+    member = "dl_src" if a.which == "src" else "dl_dst"
+    ctx.mask(member)
+    ctx.flow.set(member, a.mac)
+
+
+def _act_set_ipv4(ctx: _Ctx, a: A.SetIPv4):
+    flow = ctx.flow
+    if flow.dl_type == ETH_TYPE_IP:
+        member = "nw_src" if a.which == "src" else "nw_dst"
+        ctx.mask(member)
+        ctx.mask("nw_proto")
+        flow.set(member, a.ip)
+
+
+def _act_set_ip_tos(ctx: _Ctx, a: A.SetIpDscp | A.SetIpEcn):
+    flow = ctx.flow
+    if _is_ip(flow):
+        dscp = isinstance(a, A.SetIpDscp)
+        bits = 0xFC if dscp else 0x03
+        value = a.tos if dscp else a.ecn
+        ctx.mask("nw_proto")
+        ctx.mask("nw_tos", bits)
+        flow.set("nw_tos", (flow.nw_tos & ~bits & 0xFF) | value)
+
+
+def _act_set_ip_ttl(ctx: _Ctx, a: A.SetIpTtl):
+    if _is_ip(ctx.flow):
+        ctx.mask("nw_proto")
+        ctx.mask("nw_ttl")
+        ctx.flow.set("nw_ttl", a.ttl)
+
+
+def _act_set_l4_port(ctx: _Ctx, a: A.SetL4Port):
+    flow = ctx.flow
+    if _is_ip(flow) and not flow.nw_frag & FRAG_LATER:
+        member = "tp_src" if a.which == "src" else "tp_dst"
+        ctx.mask("nw_proto")
+        ctx.mask(member)
+        flow.set(member, a.port)
+
+
+def _act_dec_ttl(ctx: _Ctx, a: A.DecTtl):
+    flow = ctx.flow
+    ctx.mask("nw_ttl")
+    ctx.mask("nw_proto")
+    if _is_ip(flow):  # compose_dec_ttl
+        if flow.nw_ttl > 1:
+            flow.set("nw_ttl", flow.nw_ttl - 1)
         else:
-            ctx.unsupported.append(a.format())
-            ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+            for cid in (0,) if a.controller_ids is None else a.controller_ids:
+                _controller(ctx, 0xFFFF, OFPR_INVALID_TTL, cid)
+            version = 4 if flow.dl_type == ETH_TYPE_IP else 6
+            ctx.report(f">>>> IPv{version} decrement TTL exception <<<<")
+            return _STOP
+    return None
+
+
+def _act_controller(ctx: _Ctx, a: A.Controller):
+    if a.pause or a.meter_id is not None:
+        ctx.unsupported.append(a.format())
+        ctx.report(">>>> controller with pause or meter_id is not supported by this "
+                   "model <<<<")
+        return
+    _controller(ctx, a.max_len, _REASONS[a.reason], a.controller_id, a.userdata)
+
+
+def _act_enqueue(ctx: _Ctx, a: A.Enqueue):
+    ctx.mask("skb_priority")
+    _enqueue(ctx, a)
+
+
+def _act_set_queue(ctx: _Ctx, a: A.SetQueue):
+    ctx.mask("skb_priority")
+    priority = queue_to_priority(a.queue, ctx.datapath_type)
+    if priority is not None:
+        ctx.flow.set("skb_priority", priority)
+
+
+def _act_set_vlan_vid(ctx: _Ctx, a: A.SetVlanVid):
+    flow = ctx.flow
+    ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
+    if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
+        if not flow.vlan_tpid:
+            flow.set("vlan_tpid", ETH_TYPE_VLAN)
+        flow.set("vlan_tci", (flow.vlan_tci & ~0x0FFF & 0xFFFF) | a.vid | VLAN_CFI)
+
+
+def _act_set_vlan_pcp(ctx: _Ctx, a: A.SetVlanPcp):
+    flow = ctx.flow
+    ctx.mask("vlan_tci", 0xE000 | VLAN_CFI)
+    if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
+        if not flow.vlan_tpid:
+            flow.set("vlan_tpid", ETH_TYPE_VLAN)
+        flow.set("vlan_tci", (flow.vlan_tci & 0x1FFF) | (a.pcp << 13) | VLAN_CFI)
+
+
+def _act_write_metadata(ctx: _Ctx, a: A.WriteMetadata):
+    flow = ctx.flow
+    flow.set("metadata", (flow.metadata & ~a.mask) | (a.metadata & a.mask))
+
+
+def _act_set_mpls(ctx: _Ctx, a: A.SetMplsLabel | A.SetMplsTc | A.SetMplsTtl):
+    flow = ctx.flow
+    if flow.dl_type in _MPLS_TYPES:
+        if isinstance(a, A.SetMplsLabel):
+            mask, value = 0xFFFFF000, a.label << 12
+        elif isinstance(a, A.SetMplsTc):
+            mask, value = 0xE00, a.tc << 9
+        else:
+            mask, value = 0xFF, a.ttl
+        ctx.mask("mpls_lse", mask)
+        flow.set("mpls_lse", (flow.mpls_lse & ~mask & 0xFFFFFFFF) | value)
+
+
+def _act_simple(ctx: _Ctx, a: A.Simple):
+    """The argument-less actions: ``pop_queue``, ``dec_mpls_ttl``, ``exit``,
+    ``clear_actions``."""
+    flow = ctx.flow
+    name = a.name
+    if name == "pop_queue":
+        ctx.mask("skb_priority")
+        if flow.skb_priority != ctx.orig_skb_priority:
+            flow.set("skb_priority", ctx.orig_skb_priority)
+            ctx.report(f"queue = {flow.skb_priority:#x}")
+    elif name == "dec_mpls_ttl":
+        if flow.dl_type in _MPLS_TYPES:  # compose_dec_mpls_ttl_action
+            ctx.mask("mpls_lse", 0xFF)
+            ttl = flow.mpls_lse & 0xFF
+            if ttl > 1:
+                flow.set("mpls_lse", flow.mpls_lse - 1)
+                return None
+            _controller(ctx, 0xFFFF, OFPR_INVALID_TTL)
+        # OVS stops the table here for a non-MPLS packet too
+        ctx.report(">>>> MPLS decrement TTL exception <<<<")
+        return _STOP
+    elif name == "exit":
+        ctx.exit = True
+    elif name == "clear_actions":
+        ctx.report("action set was " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
+        ctx.action_set.clear()
+    else:
+        _act_unsupported(ctx, a)
+    return None
+
+
+def _act_write_actions(ctx: _Ctx, a: A.WriteActions):
+    ctx.action_set.extend(a.actions)
+    ctx.report("action set is " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
+
+
+def _act_unsupported(ctx: _Ctx, a: A.Action):
+    ctx.unsupported.append(a.format())
+    ctx.report(f">>>> {a.name} is not supported by this model <<<<")
+
+
+#: the handler of each action class, in the order ``do_xlate_actions``' switch
+#: checks them; a handler returns :data:`_STOP` to skip the rule's other actions
+_HANDLER_ORDER: tuple[tuple[type, object], ...] = (
+    (A.Output, _act_output),
+    (A.OutputReg, _act_output_reg),
+    (A.Resubmit, _act_resubmit),
+    (A.GotoTable, _act_goto_table),
+    (A.SetField, lambda ctx, a: _xlate_set_field(ctx, a)),
+    (A.RegMove, _act_reg_move),
+    (A.StackPush, _act_stack_push),
+    (A.StackPop, _act_stack_pop),
+    (A.SetEth, _act_set_eth),
+    (A.SetIPv4, _act_set_ipv4),
+    (A.SetIpDscp, _act_set_ip_tos),
+    (A.SetIpEcn, _act_set_ip_tos),
+    (A.SetIpTtl, _act_set_ip_ttl),
+    (A.SetL4Port, _act_set_l4_port),
+    (A.DecTtl, _act_dec_ttl),
+    (A.Controller, _act_controller),
+    (A.Enqueue, _act_enqueue),
+    (A.SetQueue, _act_set_queue),
+    (A.SetVlanVid, _act_set_vlan_vid),
+    (A.SetVlanPcp, _act_set_vlan_pcp),
+    (A.StripVlan, lambda ctx, a: _pop_vlan(ctx)),
+    (A.PushVlan, lambda ctx, a: _push_vlan(ctx, a.ethertype)),
+    (A.WriteMetadata, _act_write_metadata),
+    (A.PushMpls, lambda ctx, a: _push_mpls(ctx, a.ethertype)),
+    (A.PopMpls, lambda ctx, a: _pop_mpls(ctx, a.ethertype)),
+    (A.SetMplsLabel, _act_set_mpls),
+    (A.SetMplsTc, _act_set_mpls),
+    (A.SetMplsTtl, _act_set_mpls),
+    (A.Simple, _act_simple),
+    (A.SetTunnel, lambda ctx, a: ctx.flow.set("tun_id", a.tun_id)),
+    (A.Learn, lambda ctx, a: _learn(ctx, a)),
+    (A.Note, lambda ctx, a: None),
+    (A.Clone, lambda ctx, a: _clone(ctx, a.actions)),
+    (A.WriteActions, _act_write_actions),
+)
+#: action class -> handler, filled in for subclasses on first use
+_ACTION_HANDLERS: dict[type, object] = dict(_HANDLER_ORDER)
+
+
+def _action_handler(cls: type):
+    """The handler of an action class not in :data:`_ACTION_HANDLERS` (a subclass
+    takes its first base's in :data:`_HANDLER_ORDER`; else unsupported)."""
+    handler = next((h for base, h in _HANDLER_ORDER if issubclass(cls, base)), _act_unsupported)
+    _ACTION_HANDLERS[cls] = handler
+    return handler
 
 
 #: actions that need no recirculation after a pop_mpls (``recirc_for_mpls``)
@@ -1515,7 +1676,8 @@ def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 
 
 def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
-          generate: bool = False, now: float = 0, datapath_type: str = "system") -> XlateResult:
+          generate: bool = False, now: float = 0, datapath_type: str = "system",
+          trace: bool = True) -> XlateResult:
     """Translate ``flow`` through ``bridge``'s tables (``xlate_actions``).
 
     ``in_port`` (an OpenFlow port) overrides ``flow.in_port``. The result has
@@ -1526,11 +1688,14 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
     is learned. ``datapath_type`` is the datapath's kind as the Bridge table
     names it (``system`` for the Linux datapath, ``netdev`` or ``dummy`` for
     the userspace one): it decides how ``enqueue`` maps a queue to a priority.
+    With ``trace=False`` (an upcall or a revalidation: nobody reads the trace)
+    no :class:`TraceStep` is recorded and :attr:`XlateResult.trace` is empty;
+    the actions, megaflow and errors are the same.
     """
     flow = flow.copy()
     if in_port is not None:
         flow.set("in_port", in_port)
-    ctx = _Ctx(bridge, flow, generate, now, datapath_type)
+    ctx = _Ctx(bridge, flow, generate, now, datapath_type, trace)
     # xlate_wc_init: what translation always examines
     ctx.mask("in_port")
     ctx.mask("dl_type")
@@ -1552,7 +1717,9 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
     if ctx.freezing and ctx.error is None:
         _finish_freezing(ctx)
 
-    if len(ctx.odp) > _MAX_ACTIONS_LEN - 4 or _n_outputs(ctx.odp) >= NETDEV_MAX_BACKLOG:
+    # (an output action is 8 bytes: fewer bytes cannot hold that many outputs)
+    if len(ctx.odp) > _MAX_ACTIONS_LEN - 4 or (len(ctx.odp) >= 8 * NETDEV_MAX_BACKLOG
+                                               and _n_outputs(ctx.odp) >= NETDEV_MAX_BACKLOG):
         ctx.slow = True  # nl_attr_oversized / too_many_output_actions: SLOW_ACTION
     if ctx.error is None:  # a failed translation leaves xlate_actions before xlate_wc_finish
         _wc_finish(ctx, flow)
@@ -1596,10 +1763,11 @@ def _xlate_action_set(ctx: _Ctx) -> None:
     ctx.action_set = []
     if actions:
         old_step = ctx.step
-        depth = 0 if old_step is None else old_step.depth
-        step = TraceStep(ACTION_SET, None, None, 0, depth, bridge=ctx.bridge.name)
-        ctx.trace.append(step)
-        ctx.step = step
+        if ctx.tracing:
+            depth = 0 if old_step is None else old_step.depth
+            step = TraceStep(ACTION_SET, None, None, 0, depth, bridge=ctx.bridge.name)
+            ctx.trace.append(step)
+            ctx.step = step
         in_action_set, ctx.in_action_set = ctx.in_action_set, True
         _do_actions(ctx, actions)
         ctx.in_action_set = in_action_set
