@@ -64,10 +64,13 @@ class BridgeConfig:
 
 @dataclass(frozen=True)
 class HostConfig:
-    """A host's whole configuration: Open_vSwitch ``other_config`` and the bridges (by name)."""
+    """A host's whole configuration: Open_vSwitch ``other_config``, the bridges (by name)
+    and ``next_cfg``, the configuration number ovs-vswitchd copies to ``cur_cfg`` once it
+    has applied it."""
 
     other_config: dict[str, str] = field(default_factory=dict)
     bridges: tuple[BridgeConfig, ...] = ()
+    next_cfg: int = 0
 
     def bridge(self, name: str) -> BridgeConfig:
         for br in self.bridges:
@@ -134,4 +137,5 @@ def read_host_config(idl) -> HostConfig:
             other_config=dict(br.other_config),
             ports=tuple(ports),
         ))
-    return HostConfig(other_config=dict(root.other_config), bridges=tuple(bridges))
+    return HostConfig(other_config=dict(root.other_config), bridges=tuple(bridges),
+                      next_cfg=root.next_cfg)

@@ -21,7 +21,17 @@ database back (:func:`~ovsnet.vswitchd.config.read_host_config`) the way
   ``mac-aging-time``, ``mac-table-size`` and ``forward-bpdu`` the bridges;
 - a ``standalone`` bridge (the default ``fail_mode``) without controllers gets
   the ``priority=0,actions=NORMAL`` flow that ``connmgr_flushed`` adds; a
-  ``secure`` one starts empty.
+  ``secure`` one starts empty;
+- an Interface whose device cannot be opened (:func:`~ovsnet.vswitchd.netdev.open_error`:
+  an unknown type, a patch port without ``peer``, a tunnel without
+  ``remote_ip``) is left out, as ``iface_create`` leaves it out, and listed
+  in :attr:`Vswitchd.iface_failures`.
+
+A vswitchd attached to its database (:meth:`Vswitchd.from_hostdb`) writes
+back what ovs-vswitchd owns -- ``ofport``, the Interface status columns,
+``datapath_id``, ``cur_cfg`` -- after every reconfiguration
+(:mod:`ovsnet.vswitchd.status`); :meth:`Vswitchd.bridge_run` is one pass of
+ovs-vswitchd's database loop.
 
 OpenFlow flows are not in OVSDB: :meth:`Vswitchd.from_hostdb` loads each
 bridge's ``flows`` from the topology as ``ovs-ofctl add-flows`` would. All
@@ -35,7 +45,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ovsnet.datapath.datapath import BatchResult, Datapath
@@ -45,12 +55,20 @@ from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge, BridgePort, connect_patch
 from ovsnet.ofproto.flow_syntax import FlowMod
 from ovsnet.ofproto.mac_learning import MacLearning
-from ovsnet.ofproto.ofp_fields import OFPP_MAX
+from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
 from ovsnet.ofproto.upcall import RevalidationStats, XlateHandler
 from ovsnet.ofproto.vlan import VlanConfig, vlan_limit_from_config
 from ovsnet.topology.dpports import DATAPATH_NAMES, vport_name
 from ovsnet.topology.model import TUNNEL_TYPES, Interface, Position
-from ovsnet.vswitchd.config import BridgeConfig, HostConfig, PortConfig, read_host_config
+from ovsnet.vswitchd.config import (
+    BridgeConfig,
+    HostConfig,
+    IfaceConfig,
+    PortConfig,
+    read_host_config,
+)
+from ovsnet.vswitchd.netdev import open_error
+from ovsnet.vswitchd.status import ColumnChange, write_status
 
 __all__ = ["FlowSource", "OfportAllocator", "Vswitchd", "allocate_ofports"]
 
@@ -158,7 +176,11 @@ class Vswitchd:
     ovsnet cannot parse raises :class:`~ovsnet.errors.OfprotoError` unless
     ``strict_flows`` is false; then it is skipped and listed in
     :attr:`warnings`. ``clock`` returns seconds (MAC learning), ``dp_clock``
-    milliseconds (the datapath's flow timestamps).
+    milliseconds (the datapath's flow timestamps). ``topology_host`` (a
+    :class:`~ovsnet.topology.model.Host`) tells the status columns what the
+    host's NICs and underlay are. :attr:`api` is the
+    :class:`~ovsnet.ovsdb.api.OvsdbApi` the status is written through (set by
+    :meth:`from_hostdb`; None: nothing is written).
     """
 
     def __init__(self, config: HostConfig, *, host_name: str = "host",
@@ -168,14 +190,20 @@ class Vswitchd:
                  dp_clock: Callable[[], int] | None = None,
                  implementation: str | None = None,
                  resolver: Resolver | None = None,
-                 underlay_ip: str | None = None):
+                 underlay_ip: str | None = None,
+                 topology_host: Any = None):
         self.host_name = host_name
+        self.topology_host = topology_host
+        self.api: Any = None
+        #: Interface name -> the error ovs-vswitchd records for it (None: only logged)
+        self.iface_failures: dict[str, str | None] = {}
         self.clock = clock or (lambda: int(time.monotonic()))
         self.strict_flows = strict_flows
         self.warnings: list[str] = []
         self.config = config
         self.datapath_kind = ("netdev" if any(b.datapath_type == "netdev" for b in config.bridges)
                               else "kernel")
+        config = self._usable = self._without_failures(config)
         self.bridges: dict[str, Bridge] = {}
         #: per bridge, per interface: what its OpenFlow port was made from
         self._specs: dict[str, dict[str, tuple]] = {}
@@ -200,6 +228,7 @@ class Vswitchd:
         config = read_host_config(idl)
         if host is not None:
             kwargs.setdefault("host_name", host.name)
+            kwargs.setdefault("topology_host", host)
             kwargs.setdefault("flows", {
                 name: list(zip(br.flows, br.flows_pos or [None] * len(br.flows), strict=False))
                 for name, br in host.bridges.items()})
@@ -209,9 +238,54 @@ class Vswitchd:
 
     @classmethod
     def from_hostdb(cls, hostdb, **kwargs: Any) -> Vswitchd:
-        """The vswitchd of one host of a :class:`~ovsnet.ovsdb.deploy.Deployment`."""
+        """The vswitchd of one host of a :class:`~ovsnet.ovsdb.deploy.Deployment`, attached
+        to the host's database: it has written its status there when this returns."""
         hostdb.api.connection.run()
-        return cls.from_idl(hostdb.api.idl, host=hostdb.host, **kwargs)
+        vs = cls.from_idl(hostdb.api.idl, host=hostdb.host, **kwargs)
+        vs.api = hostdb.api
+        vs.write_status()
+        return vs
+
+    def _without_failures(self, config: HostConfig) -> HostConfig:
+        """``config`` without the Interfaces whose devices do not open (and Ports left
+        with none); :attr:`iface_failures` lists them."""
+        self.iface_failures = {}
+        bridges = []
+        for bc in config.bridges:
+            ports = []
+            for port in bc.ports:
+                ifaces = []
+                for iface in port.interfaces:
+                    failed, error = open_error(iface.name, iface.type, iface.options)
+                    if failed:
+                        self.iface_failures[iface.name] = error
+                        self._warn(f"bridge {bc.name}: interface {iface.name} not added"
+                                   + (f": {error.splitlines()[-1]}" if error else
+                                      ": the name is reserved"))
+                    else:
+                        ifaces.append(iface)
+                if ifaces:
+                    ports.append(replace(port, interfaces=tuple(ifaces)))
+            bridges.append(replace(bc, ports=tuple(ports)))
+        return replace(config, bridges=tuple(bridges))
+
+    def ofport_of(self, bridge: str, iface: str) -> int:
+        """The OpenFlow port of Interface ``iface`` of ``bridge``: ``OFPP_LOCAL`` for the
+        bridge's own, -1 for one that failed (``iface_set_ofport`` with ``OFPP_NONE``)."""
+        if iface in self.iface_failures:
+            return -1
+        if iface == bridge:
+            return OFPP_LOCAL
+        spec = self._specs.get(bridge, {}).get(iface)
+        if spec is None:
+            raise OfprotoError(f"bridge {bridge} has no interface {iface!r}")
+        return spec[1]
+
+    def dp_port_of(self, iface: IfaceConfig) -> int | None:
+        """The datapath port behind an Interface (a tunnel's shared vport), or None
+        (patch ports, failed Interfaces)."""
+        name = vport_name(Interface(iface.name, iface.type, iface.options))
+        return None if name is None else self._dp_numbers.get(name)
 
     def _vport_table(self, config: HostConfig) -> dict[int, tuple[str, str, dict[str, str]]]:
         ports: dict[int, tuple[str, str, dict[str, str]]] = {}
@@ -418,7 +492,9 @@ class Vswitchd:
         standalone NORMAL flow or nothing. Datapath ports come and go with
         their interfaces.
         """
-        old_config, self.config = self.config, config
+        self.config = config
+        old_config, config = self._usable, self._without_failures(config)
+        self._usable = config
         self._dp_numbers = _dp_ports(config, self.datapath_kind)
         self._apply(config, old_config, {})
         wanted = self._vport_table(config)
@@ -435,8 +511,34 @@ class Vswitchd:
         return self.revalidate()
 
     def reload(self, idl) -> RevalidationStats:
-        """Read the database behind ``idl`` again and apply it (:meth:`reconfigure`)."""
-        return self.reconfigure(read_host_config(idl))
+        """Read the database behind ``idl`` again and apply it (:meth:`reconfigure`);
+        a vswitchd attached to that database then writes its status."""
+        stats = self.reconfigure(read_host_config(idl))
+        if self.api is not None and self.api.idl is idl:
+            self.write_status()
+        return stats
+
+    # -- the database loop -------------------------------------------------------------
+
+    def write_status(self) -> list[ColumnChange]:
+        """Write what ovs-vswitchd owns (:func:`~ovsnet.vswitchd.status.write_status`)
+        through :attr:`api`: one transaction, or none when nothing differs."""
+        if self.api is None:
+            raise OfprotoError(f"the vswitchd of host {self.host_name} is not attached to a "
+                               "database (build it with Vswitchd.from_hostdb)")
+        return write_status(self, self.api)
+
+    def bridge_run(self) -> list[ColumnChange]:
+        """One pass of ovs-vswitchd's database loop (``bridge_run``): take what the server
+        sent, reconfigure if the configuration (or ``next_cfg``) changed, then write the
+        status. Returns the columns written (none when nothing changed)."""
+        if self.api is None:
+            return self.write_status()  # raises the error above
+        self.api.connection.run()
+        config = read_host_config(self.api.idl)
+        if config != self.config:
+            self.reconfigure(config)
+        return self.write_status()
 
     # -- packets and housekeeping ----------------------------------------------------
 
