@@ -28,9 +28,22 @@ from typing import Any
 
 from ovsnet.datapath.flow_format import format_flow
 from ovsnet.datapath.flow_key import KEY_SIZE, FlowKey
+from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto.of_flow import KEY_MEMBERS, OfFlow
-from ovsnet.ofproto.ofp_fields import format_port
-from ovsnet.ofproto.xlate import ACTION_SET, TraceStep, XlateResult, format_datapath_actions
+from ovsnet.ofproto.ofp_fields import format_match, format_port
+from ovsnet.ofproto.ofp_roundtrip import (
+    ActionDecoder,
+    decoded_actions,
+    decoded_match,
+    default_protocol,
+)
+from ovsnet.ofproto.xlate import (
+    ACTION_SET,
+    TraceStep,
+    XlateResult,
+    execute_action_set,
+    format_datapath_actions,
+)
 
 __all__ = ["TraceNode", "flow_text", "trace_json", "trace_text", "trace_tree"]
 
@@ -62,6 +75,10 @@ _PORT_TOKEN_RE = re.compile(r"(?<=[:(,=])([A-Za-z][A-Za-z0-9_.-]*)(?=[,):]|$)")
 
 #: ``port_maps`` argument: bridge name -> {port name: ofport}
 PortMaps = Mapping[str, Mapping[str, int]]
+#: ``protocols`` argument: one OpenFlow version for every bridge, or per bridge name
+#: (``OpenFlow10`` ... ``OpenFlow15``); None or a missing bridge: :func:`default_protocol`
+Protocols = str | Mapping[str, str | None] | None
+_ACTION_SET_RE = re.compile(r"^action set (is|was) (.*)$")
 
 
 @dataclass(eq=False)
@@ -92,19 +109,81 @@ def _numbered(text: str, ports: Mapping[str, int]) -> str:
         lambda m: format_port(ports[m.group(1)]) if m.group(1) in ports else m.group(1), text)
 
 
-def trace_tree(bridge: str, steps: list[TraceStep],
-               port_maps: PortMaps | None = None) -> list[TraceNode]:
+def _table_line(step: TraceStep, protocol: str) -> str:
+    """``xlate_report_table``'s line, the rule's match as ovs-vswitchd decoded it."""
+    if step.table == ACTION_SET or step.match is None:
+        return step.line()
+    rule = format_match(decoded_match(step.match, protocol))
+    text = rule + (", " if rule else "") + f"priority {step.priority}"
+    if step.cookie:
+        text += f", cookie {step.cookie:#x}"
+    return f"{step.table:2d}. {text}"
+
+
+def _step_lines(step: TraceStep, protocols: Protocols) -> tuple[str, list[str]]:
+    """The table line and the lines under it, actions as ovs-vswitchd holds them
+    after decoding the flow_mod (:mod:`ovsnet.ofproto.ofp_roundtrip`).
+
+    Translation keeps an executed OpenFlow action as ``(action, bridge)`` until
+    its text is needed; those are decoded here, in order, for the protocol of
+    the step's bridge (``protocols``), or by default the one ``ovs-ofctl``
+    would use for the rule's actions. ``action set is/was`` details become
+    OVS's ``action set is: ...`` of the decoded action set after
+    ``ofpacts_execute_action_set`` (or ``action set is empty``).
+    """
+    items = getattr(step, "_lines", None)
+    if items is None:
+        items = step.actions
+    actions = [item[0] for item in items if item.__class__ is tuple]
+    bridges = [item[1] for item in items if item.__class__ is tuple]
+    if isinstance(protocols, str):
+        protocol = protocols
+    else:
+        protocol = (protocols or {}).get(step.bridge) or default_protocol(actions)
+    decoder = ActionDecoder(protocol, step.match)
+    port_map = bridges[0].port_map if bridges else None
+    lines = []
+    for item in items:
+        if item.__class__ is tuple:
+            action, bridge = item
+            lines += [d.format(bridge.port_map) for d in decoder.decode(action)]
+            continue
+        m = _ACTION_SET_RE.match(item)
+        if m:
+            item = _action_set_line(m.group(1), m.group(2), protocol, port_map)
+        lines.append(item)
+    return _table_line(step, protocol), lines
+
+
+def _action_set_line(verb: str, text: str, protocol: str, port_map) -> str:
+    """``xlate_report_action_set``'s detail for an action set ``text`` printed as
+    written (``format_actions``)."""
+    try:
+        written = A.ActionParser(dict(port_map) if port_map else None).parse(text)
+    except Exception:  # not ours to re-read: keep translation's text
+        return f"action set {verb}: {text}"
+    actions = execute_action_set(decoded_actions(written, protocol))
+    if not actions:
+        return f"action set {verb} empty"
+    return f"action set {verb}: {A.format_actions(actions, port_map)}"
+
+
+def trace_tree(bridge: str, steps: list[TraceStep], port_maps: PortMaps | None = None,
+               protocols: Protocols = None) -> list[TraceNode]:
     """The tree of ``steps`` under a ``bridge("BRIDGE")`` root node.
 
     With ``port_maps`` port names in action lines are printed as numbers, as
-    ``ofproto/trace`` does without ``--names``.
+    ``ofproto/trace`` does without ``--names``. Rules and actions print as
+    ovs-vswitchd decoded them from ``ovs-ofctl``'s flow_mods of ``protocols``
+    (see :func:`_step_lines`).
     """
     root = TraceNode(BRIDGE, f'bridge("{bridge}")')
     #: per depth, the last table node and its line nodes still able to take a child
     open_steps: dict[int, tuple[TraceNode, list[TraceNode], list[int]]] = {}
     for step in steps:
-        node = TraceNode(TABLE, step.line())
-        lines = [TraceNode(*_line_kind(a)) for a in step.actions]
+        table_line, texts = _step_lines(step, protocols)
+        node = TraceNode(TABLE, table_line)
+        lines = [TraceNode(*_line_kind(a)) for a in texts]
         ports = (port_maps or {}).get(step.bridge)
         if ports:
             for line in lines:
@@ -190,14 +269,18 @@ _AFTER_REGS = ("tun_", "metadata=", "in_port=", "vlan_tci=", "dl_vlan", "dl_src=
 _AFTER_METADATA = ("in_port=", "vlan_tci=", "dl_vlan", "dl_src=")
 
 
-def trace_text(bridge: str, result: XlateResult, port_maps: PortMaps | None = None) -> str:
+def trace_text(bridge: str, result: XlateResult, port_maps: PortMaps | None = None,
+               protocols: Protocols = None) -> str:
     """The whole ``ofproto/trace`` text of one translation starting on ``bridge``.
 
     ``port_maps`` (bridge name -> port name -> ofport) turns port names in
-    action lines into numbers, as OVS prints them.
+    action lines into numbers, as OVS prints them. ``protocols`` is the
+    OpenFlow version the flows were loaded with (``ovs-ofctl -O``), for all
+    bridges or per bridge name; by default OpenFlow 1.0, or 1.3 for a rule
+    that needs 1.1+ (:func:`~ovsnet.ofproto.ofp_roundtrip.default_protocol`).
     """
     out = [f"Flow: {flow_text(result.flow)}"]
-    _print(out, trace_tree(bridge, result.trace, port_maps), 0)
+    _print(out, trace_tree(bridge, result.trace, port_maps, protocols), 0)
     final = "unchanged" if result.final_flow == result.flow else flow_text(result.final_flow)
     out += ["", f"Final flow: {final}", f"Megaflow: {result.megaflow()}",
             f"Datapath actions: {format_datapath_actions(result.datapath_actions) or 'drop'}"]
