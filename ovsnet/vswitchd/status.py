@@ -256,7 +256,7 @@ def daemon_status(vs: Vswitchd, idl) -> dict[tuple[str, str], tuple[Any, dict[st
     bridge_rows = _rows_by_name(idl, "Bridge")
     port_rows = _rows_by_name(idl, "Port")
     iface_rows = _rows_by_name(idl, "Interface")
-    usable = {b.name: b for b in vs._usable.bridges}
+    usable = {b.name: b for b in vs.applied_config.bridges}
     for bc in vs.config.bridges:
         brow = bridge_rows.get(bc.name)
         if brow is None or bc.name not in vs.bridges:
@@ -292,9 +292,8 @@ def _as_idl(column, value: Any) -> Any:
     return value
 
 
-def status_changes(vs: Vswitchd, idl) -> list[ColumnChange]:
-    """The owned columns whose database value differs from what the vswitchd would write."""
-    changes = []
+def _differences(vs: Vswitchd, idl) -> list[tuple[Any, ColumnChange]]:
+    out = []
     for (table, record), (row, values) in daemon_status(vs, idl).items():
         columns = row._table.columns
         for column, value in values.items():
@@ -305,8 +304,13 @@ def status_changes(vs: Vswitchd, idl) -> list[ColumnChange]:
             if isinstance(old, list) and columns[column].type.n_max != 1:
                 old = sorted(old)
             if old != new:
-                changes.append(ColumnChange(table, record, column, old, new))
-    return changes
+                out.append((row, ColumnChange(table, record, column, old, new)))
+    return out
+
+
+def status_changes(vs: Vswitchd, idl) -> list[ColumnChange]:
+    """The owned columns whose database value differs from what the vswitchd would write."""
+    return [change for _row, change in _differences(vs, idl)]
 
 
 class WriteStatusCommand(Command):
@@ -321,12 +325,10 @@ class WriteStatusCommand(Command):
         self.vswitchd = vswitchd
 
     def run_idl(self, txn) -> None:
-        changes = status_changes(self.vswitchd, self.idl)
-        rows = daemon_status(self.vswitchd, self.idl)
-        for change in changes:
-            row = rows[(change.table, change.record)][0]
+        changes = _differences(self.vswitchd, self.idl)
+        for row, change in changes:
             set_column(row, change.column, change.new)
-        self.result = changes
+        self.result = [change for _row, change in changes]
 
 
 def write_status(vs: Vswitchd, api) -> list[ColumnChange]:

@@ -269,6 +269,11 @@ class Vswitchd:
             bridges.append(replace(bc, ports=tuple(ports)))
         return replace(config, bridges=tuple(bridges))
 
+    @property
+    def applied_config(self) -> HostConfig:
+        """:attr:`config` without the Interfaces that failed: what the bridges are made of."""
+        return self._usable
+
     def ofport_of(self, bridge: str, iface: str) -> int:
         """The OpenFlow port of Interface ``iface`` of ``bridge``: ``OFPP_LOCAL`` for the
         bridge's own, -1 for one that failed (``iface_set_ofport`` with ``OFPP_NONE``)."""
@@ -520,25 +525,27 @@ class Vswitchd:
 
     # -- the database loop -------------------------------------------------------------
 
+    def _attached_api(self):
+        if self.api is None:
+            raise OfprotoError(f"the vswitchd of host {self.host_name} is not attached to a "
+                               "database (build it with Vswitchd.from_hostdb, or set .api)")
+        return self.api
+
     def write_status(self) -> list[ColumnChange]:
         """Write what ovs-vswitchd owns (:func:`~ovsnet.vswitchd.status.write_status`)
         through :attr:`api`: one transaction, or none when nothing differs."""
-        if self.api is None:
-            raise OfprotoError(f"the vswitchd of host {self.host_name} is not attached to a "
-                               "database (build it with Vswitchd.from_hostdb)")
-        return write_status(self, self.api)
+        return write_status(self, self._attached_api())
 
     def bridge_run(self) -> list[ColumnChange]:
         """One pass of ovs-vswitchd's database loop (``bridge_run``): take what the server
         sent, reconfigure if the configuration (or ``next_cfg``) changed, then write the
         status. Returns the columns written (none when nothing changed)."""
-        if self.api is None:
-            return self.write_status()  # raises the error above
-        self.api.connection.run()
-        config = read_host_config(self.api.idl)
+        api = self._attached_api()
+        api.connection.run()
+        config = read_host_config(api.idl)
         if config != self.config:
             self.reconfigure(config)
-        return self.write_status()
+        return write_status(self, api)
 
     # -- packets and housekeeping ----------------------------------------------------
 
