@@ -16,6 +16,10 @@ trip changes how some actions and matches print (``ofproto/trace``,
   OpenFlow 1.0 actions that 1.2 dropped become Set-Field
   (``mod_nw_src`` is ``set_field:...->ip_src``, ``mod_vlan_vid`` is
   ``push_vlan`` if needed and ``set_field:4196->vlan_vid``);
+- ``set_tunnel`` is a Set-Field of ``tun_id`` in 1.2+, ``enqueue`` is
+  ``set_queue``, ``output``, ``pop_queue`` in 1.1+;
+- OpenFlow 1.0 has no instructions: ``goto_table:N`` is ``resubmit(,N)``,
+  ``write_actions`` and ``clear_actions`` are lost (and ``push_vlan``);
 - OpenFlow 1.5 has no ``reg_load`` at all: every ``load`` is a (masked)
   Set-Field;
 - one ``NXAST_REG_LOAD`` writes at most 64 bits, so a wider ``load`` is
@@ -160,6 +164,16 @@ class ActionDecoder:
 
 
 def _decode(a: A.Action, version: int, state: dict) -> list[A.Action]:
+    if version == OF10:
+        # OpenFlow 1.0 has no instructions: goto_table goes as NXAST_RESUBMIT_TABLE,
+        # write_actions and clear_actions are left out (encode_GOTO_TABLE,
+        # encode_WRITE_ACTIONS, encode_CLEAR_ACTIONS), and so is push_vlan, which
+        # OpenFlow 1.0 does as a side effect of setting the VID or PCP
+        if isinstance(a, A.GotoTable):
+            return [A.Resubmit(table=a.table)]
+        if isinstance(a, (A.WriteActions, A.PushVlan)) or (isinstance(a, A.Simple)
+                                                            and a.name == "clear_actions"):
+            return []
     if isinstance(a, (A.Clone, A.WriteActions)):
         inner = dict(state)
         return [type(a)(tuple(x for b in a.actions for x in _decode(b, version, inner)))]
@@ -177,6 +191,9 @@ def _decode(a: A.Action, version: int, state: dict) -> list[A.Action]:
         return [a]
     if isinstance(a, (A.SetVlanVid, A.SetVlanPcp)):
         return _set_vlan(a, version, state)
+    if isinstance(a, A.Enqueue) and version >= OF11:
+        # encode_ENQUEUE: OpenFlow 1.1+ has no enqueue action
+        return [A.SetQueue(a.queue), A.Output(a.port), A.Simple("pop_queue")]
     if version >= OF12:
         return _to_set_field(a, state)
     if isinstance(a, A.SetIpEcn):
@@ -204,6 +221,8 @@ def _to_set_field(a: A.Action, state: dict) -> list[A.Action]:
         kind = {IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp",
                 IPPROTO_SCTP: "sctp"}.get(state["nw_proto"])
         return [_set(f"{kind}_{a.which}", a.port)] if kind else [a]
+    if isinstance(a, A.SetTunnel):
+        return [_set("tun_id", a.tun_id)]
     if isinstance(a, A.SetMplsLabel):
         return [_set("mpls_label", a.label)]
     if isinstance(a, A.SetMplsTc):
