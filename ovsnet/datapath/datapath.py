@@ -939,6 +939,7 @@ class Datapath:
             raise DatapathError(
                 f"upcall handler returned {len(replies)} replies for {len(upcalls)} upcalls"
             )
+        table, validated, execute = self.table, self._validated, self._core.execute
         for up, reply in zip(upcalls, replies, strict=True):
             if up.kind != "miss":
                 continue
@@ -946,26 +947,29 @@ class Datapath:
                 self.n_lost += 1
                 result.lost += 1
                 continue
-            actions = bytes(reply.actions)
-            if actions not in self._validated:
+            actions = reply.actions
+            if actions.__class__ is not bytes:
+                actions = bytes(actions)
+            if actions not in validated:
                 # validation depends on the bytes only: each list is checked once
                 _actions.validate_actions(actions)
-                if len(self._validated) >= _VALIDATED_MAX:
-                    self._validated.clear()
-                self._validated.add(actions)
+                if len(validated) >= _VALIDATED_MAX:
+                    validated.clear()
+                validated.add(actions)
+            key = up.key.raw
             if reply.mask is not None:
-                if len(self.table) >= self.table.flow_limit:
+                if len(table) >= table.flow_limit:
                     self.n_flow_limit += 1
                 else:
                     try:
-                        self.table.insert(up.key.raw, _key_bytes("mask", reply.mask), actions,
-                                          ufid=reply.ufid, now_ms=now)
+                        table.insert(key, _key_bytes("mask", reply.mask), actions,
+                                     ufid=reply.ufid, now_ms=now)
                         result.installed += 1
                     except _mf.FlowExistsError:
                         # Another miss of the same batch installed it first (the
                         # kernel answers EEXIST; ovs-vswitchd carries on).
                         pass
-            self._core.execute(up.packet, up.key.raw, actions)
+            execute(up.packet, key, actions)
 
     def _finish(self, result: BatchResult, now: int, *, collect: bool = True,
                 deliver: bool = False) -> None:

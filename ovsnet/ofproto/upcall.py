@@ -117,6 +117,9 @@ class XlateHandler:
         self.generation = 0
         self._versions: tuple[int, ...] = ()
         self._odp_map: dict[int, Bridge] = {}
+        #: odp port -> the bridges whose tunnel ports may receive on it (its
+        #: owner first), for the tunnel vports several bridges share
+        self._candidates: dict[int, list[Bridge]] = {}
         self._map_versions: tuple[int, ...] | None = None
         self._dirty = False
         self._check_versions()
@@ -153,9 +156,13 @@ class XlateHandler:
         versions = self._current_versions()
         if versions != self._map_versions:
             self._odp_map = {}
-            for br in self.bridges:
-                for no in br.dp_port_names:
+            ports = [(br, br.dp_port_names) for br in self.bridges]
+            for br, names in ports:
+                for no in names:
                     self._odp_map.setdefault(no, br)
+            self._candidates = {
+                no: [owner, *(b for b, names in ports if b is not owner and no in names)]
+                for no, owner in self._odp_map.items()}
             self._map_versions = versions
         return self._odp_map.get(odp_port)
 
@@ -177,10 +184,8 @@ class XlateHandler:
             return bridge, bridge.limit_vlans(flow)
         # tunnel vports are shared: a tunnelled packet's port is found by its
         # tunnel metadata, on whichever bridge has a matching tunnel port
-        candidates = [bridge, *(b for b in self.bridges
-                                if b is not bridge and odp_port in b.dp_port_names)]
         error: OfprotoError | None = None
-        for br in candidates:
+        for br in self._candidates[odp_port]:
             try:
                 return br.flow_from_key(raw)
             except OfprotoError as e:

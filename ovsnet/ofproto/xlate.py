@@ -372,6 +372,12 @@ def _is_ip(flow: OfFlow) -> bool:
 class _Ctx:
     """``struct xlate_ctx``: the state of one translation."""
 
+    __slots__ = ("bridge", "tracing", "generate", "now", "datapath_type", "rule", "rule_cookie",
+                 "in_action_set", "recirc_ids", "orig_skb_priority", "was_mpls", "freezing",
+                 "learned", "flow", "base", "wc", "masks", "odp", "depth", "resubmits",
+                 "table_id", "exit", "error", "errors", "unsupported", "stack", "action_set",
+                 "slow", "trace", "step", "orig_tunnel_dst")
+
     def __init__(self, bridge: Bridge, flow: OfFlow, generate: bool = False,
                  now: float = 0, datapath_type: str = "system", tracing: bool = True):
         self.bridge = bridge
@@ -449,12 +455,39 @@ _ALL_ONES = {m: (1 << w) - 1 for m, w in OF_MEMBERS.items()}
 # Field access in field units (mf_get_value / mf_set_flow_value_masked)
 
 
-def _field_parts(fld: MFField) -> list[tuple[str, int, int]]:
-    """(member, shift within the field value, member bits) pieces of a field."""
+#: bound of the caches below (cleared when full)
+_CACHE_MAX = 1 << 16
+
+
+def _cached(cache: dict, obj, make):
+    """``make(obj)``, remembered in ``cache`` for this very object.
+
+    Fields and actions are immutable, so what is derived from one stays true;
+    the cache is keyed by identity (frozen dataclasses hash all their fields,
+    which costs more than the derivation saves) and holds the object, so its
+    id cannot be reused while the entry exists.
+    """
+    entry = cache.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        entry = cache[id(obj)] = (obj, make(obj))
+    return entry[1]
+
+
+def _make_field_parts(fld: MFField) -> tuple[tuple[str, int, int], ...]:
     parts = fld.reg_parts
     if parts is not None:
-        return [(member, shift, 0xFFFFFFFF) for member, shift in parts]
-    return [(fld.member, 0, fld.member_bits)]
+        return tuple((member, shift, 0xFFFFFFFF) for member, shift in parts)
+    return ((fld.member, 0, fld.member_bits),)
+
+
+_FIELD_PARTS: dict[int, tuple] = {}
+
+
+def _field_parts(fld: MFField) -> tuple[tuple[str, int, int], ...]:
+    """(member, shift within the field value, member bits) pieces of a field."""
+    return _cached(_FIELD_PARTS, fld, _make_field_parts)
 
 
 def _get_field(flow: OfFlow, fld: MFField) -> int:
@@ -542,16 +575,33 @@ class _CommitGroup:
     writable, all-ones of the bytes)`` fields in struct order, the payload's
     byte order, and whether a partial change may be ``set_masked``."""
 
-    __slots__ = ("attr", "fields", "get", "use_masked", "order")
+    __slots__ = ("attr", "fields", "get", "use_masked", "order", "size")
 
     def __init__(self, attr: int, fields: list[tuple[str, int, bool]], use_masked: bool = True,
                  order: str = "big"):
+        # the payload is packed as one integer: fields in big-endian order, or one field
+        assert order == "big" or len(fields) == 1
         self.attr = attr
         self.fields = tuple((m, n, w, (1 << (8 * n)) - 1) for m, n, w in fields)
         #: the fields' values of a flow's member dictionary, as one tuple
         self.get = itemgetter(*(m for m, _n, _w in fields))
         self.use_masked = use_masked
         self.order = order
+        self.size = sum(n for _m, n, _w in fields)
+
+
+_NLA_HDR = struct.Struct("=HH")
+_NLA_PAD = (b"", b"\0", b"\0\0", b"\0\0\0")
+
+
+def _nested(outer: int, inner: int, payload: bytes) -> bytes:
+    """``nla(outer, nla(inner, payload))`` (a ``set``/``set_masked`` of one key attribute)."""
+    n = 4 + len(payload)
+    pad = -n & 3
+    return _NLA_HDR.pack(n + pad + 4, outer) + _NLA_HDR.pack(n, inner) + payload + _NLA_PAD[pad]
+
+
+_OUTPUT = struct.Struct("=HHI")
 
 
 def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
@@ -568,8 +618,7 @@ def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
     if get(fd) == get(bd):
         return False  # nothing changed: nothing to emit or match
     masks = ctx.masks
-    order = group.order
-    key, masked_key, mask = b"", b"", b""
+    key = mask = 0  # the payload's fields, packed
     differ = False
     fully = True
     for member, n, writable, ones in group.fields:
@@ -584,16 +633,18 @@ def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
         if m != ones:
             fully = False
             m &= ones
-        key += v.to_bytes(n, order)
-        masked_key += (v & m).to_bytes(n, order)
-        mask += m.to_bytes(n, order)
+        bits = 8 * n
+        key = (key << bits) | v
+        mask = (mask << bits) | m
     if not differ:
         return False
+    size, order = group.size, group.order
     if not fully and group.use_masked:
         # commit_masked_set_action: the value's unmasked bits are cleared
-        ctx.odp += nla(ActionAttr.SET_MASKED, nla(group.attr, masked_key + mask))
+        ctx.odp += _nested(ActionAttr.SET_MASKED, group.attr, (key & mask).to_bytes(size, order)
+                           + mask.to_bytes(size, order))
     else:
-        ctx.odp += nla(ActionAttr.SET, nla(group.attr, key))
+        ctx.odp += _nested(ActionAttr.SET, group.attr, key.to_bytes(size, order))
         if not fully:
             for member, n, _w, _ones in group.fields:
                 ctx.mask(member, (1 << min(8 * n, OF_MEMBERS[member])) - 1)
@@ -730,6 +781,7 @@ _COMMIT_MEMBERS = itemgetter(
     "tp_src", "tp_dst", "skb_priority", "pkt_mark")
 _VLAN_MEMBERS = itemgetter("vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci")
 _MPLS_MEMBERS = itemgetter("dl_type", "mpls_lse", "mpls_lse1", "mpls_lse2")
+_META_MEMBERS = itemgetter("skb_priority", "pkt_mark")
 
 
 def _commit_actions(ctx: _Ctx) -> None:
@@ -764,8 +816,9 @@ def _commit_actions(ctx: _Ctx) -> None:
         _commit_mpls(ctx)
     if _VLAN_MEMBERS(fd) != _VLAN_MEMBERS(bd):
         _commit_vlan(ctx)
-    _commit(ctx, _COMMIT_PRIORITY)
-    _commit(ctx, _COMMIT_MARK)
+    if _META_MEMBERS(fd) != _META_MEMBERS(bd):
+        _commit(ctx, _COMMIT_PRIORITY)
+        _commit(ctx, _COMMIT_MARK)
     if slow:
         # the datapath cannot be trusted with these rewrites (SLOW_ACTION)
         ctx.slow = True
@@ -1131,7 +1184,7 @@ def _compose_output(ctx: _Ctx, ofport: int) -> None:
         ctx.odp += tnl.commit_tunnel(ctx.flow, ctx.base)
         tnl.restore_tunnel(ctx.flow, saved_tnl)
     _commit_actions(ctx)
-    ctx.odp += nla_u32(ActionAttr.OUTPUT, port.odp_port)
+    ctx.odp += _OUTPUT.pack(8, ActionAttr.OUTPUT, port.odp_port)  # nla_u32
 
 
 def _do_actions(ctx: _Ctx, actions) -> None:
@@ -1375,7 +1428,7 @@ _HANDLER_ORDER: tuple[tuple[type, object], ...] = (
     (A.OutputReg, _act_output_reg),
     (A.Resubmit, _act_resubmit),
     (A.GotoTable, _act_goto_table),
-    (A.SetField, lambda ctx, a: _xlate_set_field(ctx, a)),
+    (A.SetField, lambda ctx, a: _xlate_set_field(ctx, a)),  # defined below
     (A.RegMove, _act_reg_move),
     (A.StackPush, _act_stack_push),
     (A.StackPop, _act_stack_pop),
@@ -1633,8 +1686,36 @@ def _push_vlan(ctx: _Ctx, tpid: int) -> None:
     flow.set("vlan_tci", VLAN_CFI)
 
 
+def _set_field_plan(a: A.SetField) -> tuple[tuple[str, int, int, int], ...] | None:
+    """What a set_field that needs no prerequisite and has no side effect on
+    other members does: per member ``(member, wildcard bits, bits kept, bits
+    written)``; None for the others (:func:`_xlate_set_field` handles them)."""
+    fld = a.field
+    if (fld.prereq not in ("none", "ethernet") or fld.name in _L3_FIELDS
+            or fld.name in ("vlan_vid", "dl_vlan", "vlan_pcp", "dl_vlan_pcp", "in_port_oxm")):
+        return None
+    plan = []
+    for member, shift, bits in _field_parts(fld):
+        m = ((a.mask >> shift) << fld.shift) & bits
+        v = ((a.value >> shift) << fld.shift) & bits
+        ones = _ALL_ONES[member]
+        plan.append((member, m, ~m & ones, v & m & ones))
+    return tuple(plan)
+
+
+_SET_FIELD_PLANS: dict[int, tuple] = {}
+
+
 def _xlate_set_field(ctx: _Ctx, a: A.SetField) -> None:
     """``OFPACT_SET_FIELD``: set the field only if the packet has it."""
+    plan = _cached(_SET_FIELD_PLANS, a, _set_field_plan)
+    if plan is not None:  # _mask_field + _set_field, precomputed
+        masks, fd = ctx.masks, ctx.flow.__dict__
+        for member, m, keep, v in plan:
+            if m:
+                masks[member] = masks.get(member, 0) | m
+            fd[member] = (fd[member] & keep) | v
+        return
     fld, flow = a.field, ctx.flow
     if not _prereqs_ok(fld.prereq, flow, ctx):
         ctx.report(f"unmet prerequisites for {fld.name}, set_field ignored")
@@ -1759,6 +1840,8 @@ def execute_action_set(action_set: list[A.Action]) -> list[A.Action]:
 
 def _xlate_action_set(ctx: _Ctx) -> None:
     """``xlate_action_set``: run what the action set holds at the end of the pipeline."""
+    if not ctx.action_set:
+        return
     actions = execute_action_set(ctx.action_set)
     ctx.action_set = []
     if actions:
