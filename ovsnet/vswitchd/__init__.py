@@ -17,9 +17,10 @@ from ovsnet.vswitchd.config import (
            PortConfig,
            read_host_config,
 )
+from ovsnet.vswitchd.loop import DatabaseLoop
 from ovsnet.vswitchd.status import ColumnChange, daemon_status, wait_cur_cfg, write_status
 from ovsnet.vswitchd.vswitchd import STANDALONE_FLOW, OfportAllocator, Vswitchd, allocate_ofports
 
-__all__ = ["STANDALONE_FLOW", "BridgeConfig", "ColumnChange", "HostConfig", "IfaceConfig",
-           "OfportAllocator", "PortConfig", "Vswitchd", "allocate_ofports", "daemon_status",
-           "read_host_config", "wait_cur_cfg", "write_status"]
+__all__ = ["STANDALONE_FLOW", "BridgeConfig", "ColumnChange", "DatabaseLoop", "HostConfig",
+           "IfaceConfig", "OfportAllocator", "PortConfig", "Vswitchd", "allocate_ofports",
+           "daemon_status", "read_host_config", "wait_cur_cfg", "write_status"]

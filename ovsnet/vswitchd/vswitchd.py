@@ -43,6 +43,7 @@ state) is followed by revalidation of the installed megaflows.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -195,6 +196,9 @@ class Vswitchd:
         self.host_name = host_name
         self.topology_host = topology_host
         self.api: Any = None
+        #: held by every :meth:`bridge_run` (a :class:`~ovsnet.vswitchd.loop.DatabaseLoop`
+        #: runs them on its own thread)
+        self.lock = threading.RLock()
         #: Interface name -> the error ovs-vswitchd records for it (None: only logged)
         self.iface_failures: dict[str, str | None] = {}
         self.clock = clock or (lambda: int(time.monotonic()))
@@ -540,12 +544,13 @@ class Vswitchd:
         """One pass of ovs-vswitchd's database loop (``bridge_run``): take what the server
         sent, reconfigure if the configuration (or ``next_cfg``) changed, then write the
         status. Returns the columns written (none when nothing changed)."""
-        api = self._attached_api()
-        api.connection.run()
-        config = read_host_config(api.idl)
-        if config != self.config:
-            self.reconfigure(config)
-        return write_status(self, api)
+        with self.lock:
+            api = self._attached_api()
+            api.connection.run()
+            config = read_host_config(api.idl)
+            if config != self.config:
+                self.reconfigure(config)
+            return write_status(self, api)
 
     # -- packets and housekeeping ----------------------------------------------------
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
 
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
 from ovsnet.ovsdb import bring_up
+from ovsnet.ovsdb.backends import find_binary
 from ovsnet.ovsdb.rows import find_row
 from ovsnet.topology import load_topology
 from ovsnet.topology.loader import load_topology_text
-from ovsnet.vswitchd import Vswitchd
+from ovsnet.vswitchd import DatabaseLoop, Vswitchd
 from ovsnet.vswitchd.netdev import (
     bridge_mac,
     datapath_id,
@@ -288,3 +290,22 @@ def test_bridge_mac_rules():
 ])
 def test_open_error(name, type_, options, failed):
     assert open_error(name, type_, options)[0] is failed
+
+
+def test_database_loop_serves_a_real_ovs_vsctl(host):
+    """With the loop running, the real ovs-vsctl (waiting for cur_cfg, no --no-wait) adds
+    a port and returns; the status is there for the next ovs-vsctl."""
+    require_vsctl()
+    db, vs = host
+    remote = db.server.remote
+    with DatabaseLoop(vs) as loop:
+        proc = subprocess.run([find_binary("ovs-vsctl"), f"--db={remote}", "--timeout=20",
+                               "add-port", "br0", "e", "--", "set", "Interface", "e",
+                               "type=internal"], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        ofport = Vsctl(db.server)("get", "Interface", "e", "ofport").strip()
+        with vs.lock:
+            assert int(ofport) == vs.bridge("br0").port_by_name("e").ofport
+        assert loop.api is vs.api
+    assert vs.api is db.api
+    assert wait_cur_cfg(db.api, timeout=5) == find_row(db.api.idl, "Open_vSwitch", ".").next_cfg
