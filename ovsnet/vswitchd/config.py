@@ -17,7 +17,8 @@ from typing import Any
 from ovsnet.errors import OfprotoError
 from ovsnet.topology.model import DP_PORT_KEY
 
-__all__ = ["BridgeConfig", "HostConfig", "IfaceConfig", "PortConfig", "read_host_config"]
+__all__ = ["BridgeConfig", "HostConfig", "IfaceConfig", "PortConfig", "read_host_config",
+           "read_ofports"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,19 @@ def read_host_config(idl) -> HostConfig:
         ))
     return HostConfig(other_config=dict(root.other_config), bridges=tuple(bridges),
                       next_cfg=root.next_cfg)
+
+
+def read_ofports(idl) -> dict[str, int]:
+    """Interface name -> its ``ofport`` column, where that is a valid OpenFlow port.
+
+    ``iface_pick_ofport`` (bridge.c) takes this number for an Interface
+    without a usable ``ofport_request``, so an ovs-vswitchd that starts on a
+    database another one wrote keeps the ports' numbers. Kept out of
+    :class:`IfaceConfig`: it is ovs-vswitchd's own output, not configuration.
+    """
+    out = {}
+    for row in idl.tables["Interface"].rows.values():
+        ofport = _opt(row.ofport)
+        if ofport is not None and 1 <= ofport < 0xFF00:  # OFPP_MAX
+            out[row.name] = ofport
+    return out

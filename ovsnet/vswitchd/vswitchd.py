@@ -67,6 +67,7 @@ from ovsnet.vswitchd.config import (
     IfaceConfig,
     PortConfig,
     read_host_config,
+    read_ofports,
 )
 from ovsnet.vswitchd.netdev import open_error
 from ovsnet.vswitchd.status import ColumnChange, write_status
@@ -181,7 +182,11 @@ class Vswitchd:
     :class:`~ovsnet.topology.model.Host`) tells the status columns what the
     host's NICs and underlay are. :attr:`api` is the
     :class:`~ovsnet.ovsdb.api.OvsdbApi` the status is written through (set by
-    :meth:`from_hostdb`; None: nothing is written).
+    :meth:`from_hostdb`; None: nothing is written). ``ofport_hints`` maps
+    Interface names to the ``ofport`` the database already holds: a new
+    OpenFlow port without a usable ``ofport_request`` takes that number if
+    it is free (``iface_pick_ofport``); :meth:`from_idl` and :meth:`reload`
+    read them from the database.
     """
 
     def __init__(self, config: HostConfig, *, host_name: str = "host",
@@ -192,8 +197,10 @@ class Vswitchd:
                  implementation: str | None = None,
                  resolver: Resolver | None = None,
                  underlay_ip: str | None = None,
-                 topology_host: Any = None):
+                 topology_host: Any = None,
+                 ofport_hints: Mapping[str, int] | None = None):
         self.host_name = host_name
+        self.ofport_hints: dict[str, int] = dict(ofport_hints or {})
         self.topology_host = topology_host
         self.api: Any = None
         #: held by every :meth:`bridge_run` (a :class:`~ovsnet.vswitchd.loop.DatabaseLoop`
@@ -230,6 +237,7 @@ class Vswitchd:
         :class:`~ovsnet.topology.model.Host`) supplies the OpenFlow flows,
         the name and the underlay address."""
         config = read_host_config(idl)
+        kwargs.setdefault("ofport_hints", read_ofports(idl))
         if host is not None:
             kwargs.setdefault("host_name", host.name)
             kwargs.setdefault("topology_host", host)
@@ -349,7 +357,8 @@ class Vswitchd:
 
     def _apply_ports(self, bc: BridgeConfig, br: Bridge,
                      patches: list[tuple[Bridge, str, int, str]]) -> None:
-        current = {p.name: p.ofport for p in br.ports if p.name != bc.name}
+        current = {**self.ofport_hints,
+                   **{p.name: p.ofport for p in br.ports if p.name != bc.name}}
         ofports = allocate_ofports(bc, current,
                                    self._allocators.setdefault(bc.name, OfportAllocator()))
         specs: dict[str, tuple] = {}
@@ -522,6 +531,7 @@ class Vswitchd:
     def reload(self, idl) -> RevalidationStats:
         """Read the database behind ``idl`` again and apply it (:meth:`reconfigure`);
         a vswitchd attached to that database then writes its status."""
+        self.ofport_hints = read_ofports(idl)
         stats = self.reconfigure(read_host_config(idl))
         if self.api is not None and self.api.idl is idl:
             self.write_status()
@@ -549,6 +559,7 @@ class Vswitchd:
             api.connection.run()
             config = read_host_config(api.idl)
             if config != self.config:
+                self.ofport_hints = read_ofports(api.idl)
                 self.reconfigure(config)
             return write_status(self, api)
 

@@ -14,7 +14,9 @@ walks new ports in hash order and ovsnet by name), ``error``,
 ``admin_state``, ``link_state``, ``link_resets``, ``datapath_id``,
 the bridges' own ``mac_in_use``, ``mtu`` (except tunnels), ``dpdk_*``, and
 ``datapath_types``/``iface_types`` (up to the dummy types and what ovsnet
-models). Not compared, because the dummy devices differ from the system
+models). A vswitchd built on the database OVS wrote takes OVS's numbers
+(``iface_pick_ofport`` reads the ``ofport`` column), as a restarted
+ovs-vswitchd would. Not compared, because the dummy devices differ from the system
 devices ovsnet describes: ``ifindex`` (dummy: 0), ``status`` (no driver
 info, no tunnel routes with ``--disable-system-route``), other devices'
 ``mac_in_use`` (dummy: ``aa:55:aa:55:00:NN``; random for patch ports),
@@ -85,10 +87,16 @@ def test_status_columns_as_ovs_vswitchd_writes_them(sandbox, path, host):
         for name in names:  # the status transaction comes after cur_cfg's
             sandbox.vsctl("--timeout=30", "wait-until", "Interface", name, "link_state=up")
         rows = _rows(api)
-        vs = Vswitchd.from_idl(api.idl, host=topo_host, strict_flows=False)
+        # allocated afresh, not read back from the ofport column OVS wrote
+        vs = Vswitchd.from_idl(api.idl, host=topo_host, strict_flows=False, ofport_hints={})
         ours = {key: values for key, (_row, values) in daemon_status(vs, api.idl).items()}
+        # as ovs-vswitchd restarting on this database would, ovsnet keeps OVS's numbers
+        restarted = Vswitchd.from_idl(api.idl, host=topo_host, strict_flows=False)
+        again = {key: values["ofport"] for key, (_row, values)
+                 in daemon_status(restarted, api.idl).items() if key[0] == "Interface"}
     finally:
         api.close()
+    assert again == {key: rows[key].ofport[0] for key in again}
 
     root, mine = rows[("Open_vSwitch", ".")], ours[("Open_vSwitch", ".")]
     assert root.cur_cfg == root.next_cfg == mine["cur_cfg"]

@@ -309,3 +309,19 @@ def test_database_loop_serves_a_real_ovs_vsctl(host):
         assert loop.api is vs.api
     assert vs.api is db.api
     assert wait_cur_cfg(db.api, timeout=5) == find_row(db.api.idl, "Open_vSwitch", ".").next_cfg
+
+
+def test_a_restarted_vswitchd_keeps_the_ofports_in_the_database(host):
+    """iface_pick_ofport: without a request, the number in the ofport column, if free."""
+    db, vs = host
+    api = db.api
+    free = max(p.ofport for p in vs.bridge("br0").ports if p.ofport != OFPP_LOCAL) + 30
+    with api.transaction() as txn:  # as an earlier ovs-vswitchd left it
+        txn.add(api.db_set("Interface", "b", ("ofport", free)))
+        txn.add(api.db_set("Interface", "eth1", ("ofport", 7)))  # taken by a's request
+    again = Vswitchd.from_hostdb(db)
+    br0 = again.bridge("br0")
+    assert br0.port_by_name("b").ofport == free
+    assert br0.port_by_name("a").ofport == 7
+    assert br0.port_by_name("eth1").ofport not in (7, free)
+    assert _get(api, "Interface", "eth1", "ofport") == [br0.port_by_name("eth1").ofport]
