@@ -139,7 +139,9 @@ def _step_lines(step: TraceStep, protocols: Protocols) -> tuple[str, list[str]]:
     if isinstance(protocols, str):
         protocol = protocols
     else:
-        protocol = (protocols or {}).get(step.bridge) or default_protocol(actions)
+        protocol = (protocols or {}).get(step.bridge) or (
+            # the action set holds what write_actions (OpenFlow 1.1+) wrote
+            "OpenFlow13" if step.table == ACTION_SET else default_protocol(actions))
     decoder = ActionDecoder(protocol, step.match)
     port_map = bridges[0].port_map if bridges else None
     lines = []

@@ -144,3 +144,12 @@ def test_trace_prints_the_action_set_as_it_will_execute():
     assert "-> action set is: set_field:10.0.0.1->ip_src,output:3\n" in text
     assert "-> action set was: set_field:10.0.0.1->ip_src,output:3\n" in text
     assert "-> action set is empty\n" in text
+
+
+def test_the_executed_action_set_prints_as_its_write_actions_were_decoded():
+    br = _bridge("in_port=1,ip,actions=write_actions(set_field:10.0.0.1->ip_src,output:2)")
+    text = trace_text("br0", xlate(br, _ip()), {"br0": br.port_map})
+    assert "-> action set is: set_field:10.0.0.1->ip_src,output:2\n" in text
+    assert ("--. Executing action set:\n"
+            "    set_field:10.0.0.1->ip_src\n"
+            "    output:2\n") in text, text
