@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from ovsnet.topology.model import TUNNEL_TYPES
 
-__all__ = ["IFACE_TYPES", "eth_addr_from_string", "is_candidate_mac", "open_error",
+__all__ = ["DPIF_TYPES", "IFACE_TYPES", "eth_addr_from_string", "is_candidate_mac", "open_error",
            "uuid_mac", "bridge_mac", "datapath_id", "format_mac"]
 
 #: Interface types the simulation can open ("" is a system device), what
@@ -42,7 +42,7 @@ _UNMODELLED_TYPES = ("afxdp", "afxdp-nonpmd", "bareudp", "gtpu", "ip6erspan", "i
 _DPIF_PORT_PREFIXES = ("genev_sys", "gre_sys", "vxlan_sys", "lisp_sys", "stt_sys", "erspan_sys",
                        "ip6erspan_sys", "ip6gre_sys", "gtpu_sys", "udp_sys")
 #: ``Open_vSwitch:datapath_types`` of a Linux ovs-vswitchd (dpif-netlink, dpif-netdev)
-DATAPATH_TYPES = ("netdev", "system")
+DPIF_TYPES = ("netdev", "system")
 #: unicast addresses ``eth_addr_is_reserved`` lists (Extreme EDP/EAPS); the rest are multicast
 _RESERVED_UNICAST = (0x00e02b000000, 0x00e02b000004, 0x00e02b000006)
 
@@ -53,7 +53,7 @@ _MAC_RE = re.compile(r"^([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})
 def open_error(name: str, type_: str, options: dict[str, str]) -> tuple[bool, str | None]:
     """Whether opening the Interface fails, and the ``error`` text OVS records (None when
     OVS only logs, as for a reserved name)."""
-    if name.startswith(_DPIF_PORT_PREFIXES) or name in (f"ovs-{t}" for t in DATAPATH_TYPES):
+    if name.startswith(_DPIF_PORT_PREFIXES) or name in (f"ovs-{t}" for t in DPIF_TYPES):
         return True, None
     if type_ == "":
         return False, None

@@ -50,7 +50,7 @@ from ovsnet.ovsdb.rows import set_column
 from ovsnet.topology.model import TUNNEL_TYPES
 from ovsnet.vswitchd.config import BridgeConfig, IfaceConfig
 from ovsnet.vswitchd.netdev import (
-    DATAPATH_TYPES,
+    DPIF_TYPES,
     IFACE_TYPES,
     bridge_mac,
     datapath_id,
@@ -248,7 +248,7 @@ def daemon_status(vs: Vswitchd, idl) -> dict[tuple[str, str], tuple[Any, dict[st
         return out
     out[("Open_vSwitch", ".")] = (roots[0], {
         "cur_cfg": vs.config.next_cfg,
-        "datapath_types": list(DATAPATH_TYPES),
+        "datapath_types": list(DPIF_TYPES),
         "iface_types": sorted(IFACE_TYPES),
         "dpdk_initialized": False,
         "dpdk_version": "none",
