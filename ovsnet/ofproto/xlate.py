@@ -843,9 +843,11 @@ def _lookup_from_table(ctx: _Ctx, table_id: int, in_port: int):
         flow.tp_src = flow.tp_dst = 0
     flow.in_port = in_port
     try:
-        rule = ctx.bridge.lookup(table_id, flow, ctx.wc)
-        while rule is not None and id(rule) in ctx.learned:
-            rule = _past_learned(ctx, table_id, flow, rule)
+        cls = ctx.bridge.tables.get(table_id)  # Bridge.lookup
+        rule = None if cls is None else cls.lookup(flow, ctx.wc)
+        if ctx.learned:
+            while rule is not None and id(rule) in ctx.learned:
+                rule = _past_learned(ctx, table_id, flow, rule)
     finally:
         flow.in_port, flow.tp_src, flow.tp_dst = old_in_port, old_src, old_dst
     return rule, table_id
@@ -900,13 +902,16 @@ def _table_action(ctx: _Ctx, in_port: int, table_id: int, clone: bool = False) -
     if ctx.was_mpls:  # xlate_table_action: recirculate before matching
         _trigger_freeze(ctx)
         return
-    if not _resource_check(ctx):
+    if not (ctx.depth < MAX_DEPTH and ctx.resubmits < MAX_RESUBMITS  # the usual case
+            and len(ctx.odp) <= _MAX_ACTIONS_LEN and len(ctx.stack) < 65536 // 16) \
+            and not _resource_check(ctx):
         return
     old_table = ctx.table_id
     rule, ctx.table_id = _lookup_from_table(ctx, table_id, in_port)
     deepens = table_id <= old_table
     old_step = ctx.step
-    _report_table(ctx, rule, table_id)
+    if ctx.tracing:
+        _report_table(ctx, rule, table_id)
     ctx.resubmits += 1
     ctx.depth += deepens
     old_rule, old_cookie = ctx.rule, ctx.rule_cookie
@@ -1193,15 +1198,15 @@ def _do_actions(ctx: _Ctx, actions) -> None:
         ctx.report("drop")
         return
     handlers = _ACTION_HANDLERS
+    tracing = ctx.tracing
     for a in actions:
         if ctx.error is not None or ctx.exit:
             break
         if ctx.was_mpls and _needs_recirculation(a):  # recirc_for_mpls
             _trigger_freeze(ctx)
             break
-        step = ctx.step
-        if step is not None:  # ctx.report_action, its text made only if read
-            step._lines.append((a, ctx.bridge))
+        if tracing:
+            ctx.report_action(a)
         handler = handlers.get(a.__class__)
         if handler is None:
             handler = _action_handler(a.__class__)
@@ -1756,6 +1761,13 @@ def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 # Entry point
 
 
+#: ``xlate_wc_init``'s wildcards: in_port, dl_type, (nw_frag of IP packets), recirc_id
+_WC_INIT = {"in_port": _ALL_ONES["in_port"], "dl_type": _ALL_ONES["dl_type"],
+            "recirc_id": _ALL_ONES["recirc_id"]}
+_WC_INIT_IP = {"in_port": _ALL_ONES["in_port"], "dl_type": _ALL_ONES["dl_type"],
+               "nw_frag": FRAG_ANY | FRAG_LATER, "recirc_id": _ALL_ONES["recirc_id"]}
+
+
 def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
           generate: bool = False, now: float = 0, datapath_type: str = "system",
           trace: bool = True) -> XlateResult:
@@ -1778,12 +1790,10 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
         flow.set("in_port", in_port)
     ctx = _Ctx(bridge, flow, generate, now, datapath_type, trace)
     # xlate_wc_init: what translation always examines
-    ctx.mask("in_port")
-    ctx.mask("dl_type")
-    if _is_ip(flow):
-        ctx.mask("nw_frag", FRAG_ANY | FRAG_LATER)
-    ctx.mask("recirc_id")
-    tnl.wc_init(flow, ctx.mask)
+    ctx.masks.update(_WC_INIT_IP if _is_ip(flow) else _WC_INIT)
+    tunnelled = ctx.orig_tunnel_dst != 0
+    if tunnelled:
+        tnl.wc_init(flow, ctx.mask)
 
     rule, ctx.table_id = _lookup_from_table(ctx, 0, flow.in_port)
     _report_table(ctx, rule, 0)
@@ -1791,7 +1801,7 @@ def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
         ctx.rule, ctx.rule_cookie = rule, rule.payload.cookie
     # tnl_process_ecn: outer CE on a packet that is not ECN-capable drops it (OVS
     # only logs "dropping tunnel packet marked ECN CE but is not ECN capable")
-    if tnl.process_ecn(ctx.flow):
+    if not tunnelled or tnl.process_ecn(ctx.flow):
         _do_actions(ctx, rule.payload.actions if rule is not None else ())
     if ctx.error is None and not ctx.freezing:
         _xlate_action_set(ctx)
