@@ -120,22 +120,46 @@ def _table_line(step: TraceStep, protocol: str) -> str:
     return f"{step.table:2d}. {text}"
 
 
-def _step_lines(step: TraceStep, protocols: Protocols) -> tuple[str, list[str]]:
+def _step_items(step: TraceStep, port_maps: PortMaps | None) -> list[tuple[Any, str, Any]]:
+    """``(action or None, text, port map)`` per line under ``step``.
+
+    Translation keeps an executed OpenFlow action as ``(action, bridge)``
+    until its text is needed; an action line already formatted (someone read
+    :attr:`TraceStep.actions` first) is parsed back with the bridge's port
+    names from ``port_maps``, and stays text when that fails.
+    """
+    raw = getattr(step, "_lines", None)
+    names = (port_maps or {}).get(step.bridge) or next(
+        (item[1].port_map for item in raw or () if item.__class__ is tuple), None)
+    items = []
+    for item in (raw if raw is not None else step.actions):
+        if item.__class__ is tuple:
+            items.append((item[0], "", item[1].port_map))
+            continue
+        action = None
+        if _line_kind(item)[0] == ACTION:
+            try:
+                parsed = A.ActionParser(dict(names) if names else None).parse(item)
+            except Exception:  # not an action ovs-ofctl syntax can say: keep the text
+                parsed = []
+            action = parsed[0] if len(parsed) == 1 else None
+        items.append((action, item, names))
+    return items
+
+
+def _step_lines(step: TraceStep, protocols: Protocols,
+                port_maps: PortMaps | None = None) -> tuple[str, list[str]]:
     """The table line and the lines under it, actions as ovs-vswitchd holds them
     after decoding the flow_mod (:mod:`ovsnet.ofproto.ofp_roundtrip`).
 
-    Translation keeps an executed OpenFlow action as ``(action, bridge)`` until
-    its text is needed; those are decoded here, in order, for the protocol of
-    the step's bridge (``protocols``), or by default the one ``ovs-ofctl``
-    would use for the rule's actions. ``action set is/was`` details become
-    OVS's ``action set is: ...`` of the decoded action set after
-    ``ofpacts_execute_action_set`` (or ``action set is empty``).
+    The actions are decoded in order for the protocol of the step's bridge
+    (``protocols``), or by default the one ``ovs-ofctl`` would use for the
+    rule's actions. ``action set is/was`` details become OVS's ``action set
+    is: ...`` of the decoded action set after ``ofpacts_execute_action_set``
+    (or ``action set is empty``).
     """
-    items = getattr(step, "_lines", None)
-    if items is None:
-        items = step.actions
-    actions = [item[0] for item in items if item.__class__ is tuple]
-    bridges = [item[1] for item in items if item.__class__ is tuple]
+    items = _step_items(step, port_maps)
+    actions = [a for a, _text, _names in items if a is not None]
     if isinstance(protocols, str):
         protocol = protocols
     else:
@@ -143,17 +167,15 @@ def _step_lines(step: TraceStep, protocols: Protocols) -> tuple[str, list[str]]:
             # the action set holds what write_actions (OpenFlow 1.1+) wrote
             "OpenFlow13" if step.table == ACTION_SET else default_protocol(actions))
     decoder = ActionDecoder(protocol, step.match)
-    port_map = bridges[0].port_map if bridges else None
     lines = []
-    for item in items:
-        if item.__class__ is tuple:
-            action, bridge = item
-            lines += [d.format(bridge.port_map) for d in decoder.decode(action)]
+    for action, text, names in items:
+        if action is not None:
+            lines += [d.format(names) for d in decoder.decode(action)]
             continue
-        m = _ACTION_SET_RE.match(item)
+        m = _ACTION_SET_RE.match(text)
         if m:
-            item = _action_set_line(m.group(1), m.group(2), protocol, port_map)
-        lines.append(item)
+            text = _action_set_line(m.group(1), m.group(2), protocol, names)
+        lines.append(text)
     return _table_line(step, protocol), lines
 
 
@@ -183,7 +205,7 @@ def trace_tree(bridge: str, steps: list[TraceStep], port_maps: PortMaps | None =
     #: per depth, the last table node and its line nodes still able to take a child
     open_steps: dict[int, tuple[TraceNode, list[TraceNode], list[int]]] = {}
     for step in steps:
-        table_line, texts = _step_lines(step, protocols)
+        table_line, texts = _step_lines(step, protocols, port_maps)
         node = TraceNode(TABLE, table_line)
         lines = [TraceNode(*_line_kind(a)) for a in texts]
         ports = (port_maps or {}).get(step.bridge)

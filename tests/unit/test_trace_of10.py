@@ -153,3 +153,18 @@ def test_the_executed_action_set_prints_as_its_write_actions_were_decoded():
     assert ("--. Executing action set:\n"
             "    set_field:10.0.0.1->ip_src\n"
             "    output:2\n") in text, text
+
+
+def test_action_lines_already_formatted_are_read_back():
+    """Reading :attr:`TraceStep.actions` before printing changes nothing."""
+    flows = ("in_port=1,ip,actions=set_field:0x2a->tun_id,note:01,"
+             "write_actions(set_field:10.0.0.1->ip_src,output:p2),goto_table:1",
+             "table=1,actions=set_field:0x11223344556677889900aabbccddeeff->xxreg1,output:p3")
+    want = trace_text("br0", xlate(_bridge(*flows), _ip()), {"br0": _bridge().port_map})
+    result = xlate(_bridge(*flows), _ip())
+    for step in result.trace:
+        assert all(isinstance(line, str) for line in step.actions)
+    assert trace_text("br0", result, {"br0": _bridge().port_map}) == want
+    # the first rule needs OpenFlow 1.1+, the second goes as OpenFlow 1.0
+    assert "    set_field:0x2a->tun_id\n" in want
+    assert "    load:0x9900aabbccddeeff->NXM_NX_XXREG1[0..63]\n" in want
