@@ -16,7 +16,10 @@ depth and action lines); :func:`trace_tree` rebuilds OVS's tree from it: a
 nested table hangs after the ``resubmit``/``goto_table`` line that caused
 it, a patch peer's tables under their ``bridge("...")`` line, and the action
 set's execution at the end of the table that ran last. Lines are classified
-as OVS's node types by their text.
+as OVS's node types by their text. Rules and actions print as ovs-vswitchd
+holds them after decoding the flow_mods ``ovs-ofctl`` sent
+(:mod:`ovsnet.ofproto.ofp_roundtrip`), and the action set as
+``xlate_report_action_set`` prints it.
 """
 
 from __future__ import annotations
