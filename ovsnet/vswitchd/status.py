@@ -40,7 +40,7 @@ has caught up with ``next_cfg``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ovsnet.errors import OvsdbError
@@ -85,6 +85,16 @@ _INTERNAL = ("internal", "dummy-internal")
 _NICS = ("", "system", "dpdk")
 
 
+@dataclass
+class _MtuState:
+    """One bridge's ofproto ``min_mtu`` (``INT_MAX`` when created) and the MTUs its
+    overridden ports were given."""
+
+    bridge: Any
+    min_mtu: int = 2**31 - 1
+    mtus: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ColumnChange:
     """One column written: the row (table and name, ``.`` for Open_vSwitch), old and new
@@ -119,6 +129,7 @@ class _Devices:
         host = vs.topology_host
         self.vs = vs
         self.bridge = bc.name
+        self.datapath_type = bc.datapath_type
         self.nics = dict(host.nics) if host is not None else {}
         self.rows = iface_rows
         self.netdev_host = vs.datapath_kind == "netdev"
@@ -136,9 +147,30 @@ class _Devices:
                 port_macs.append(self.device_mac(first))
         self.bridge_ea = bridge_mac(bc.other_config.get("hwaddr"), bridge_row.uuid, port_macs)
         self.dpid = datapath_id(bc.other_config.get("datapath-id"), self.bridge_ea)
-        mtus = [self.own_mtu(i) for p in usable.ports for i in p.interfaces
-                if not self._mtu_overridden(i)]
-        self.min_mtu = min((m for m in mtus if m is not None), default=_DEFAULT_MTU)
+        self.overridden_mtus = self._update_mtus(vs, usable)
+
+    def _update_mtus(self, vs: Vswitchd, usable: BridgeConfig) -> dict[str, int]:
+        """The MTUs of the bridge's internal ports without ``mtu_request``, as ofproto's
+        ``update_mtu`` leaves them: a new one keeps its 1500 unless that exceeds the
+        bridge's ``min_mtu``; when ``min_mtu`` (the least MTU of the other ports,
+        ``find_min_mtu``) changes, every one of them takes it. That depends on
+        history, so the vswitchd keeps each bridge's state (:attr:`Vswitchd.mtu_state`)."""
+        bridge = vs.bridges[self.bridge]
+        state = vs.mtu_state.get(self.bridge)
+        if state is None or state.bridge is not bridge:
+            state = vs.mtu_state[self.bridge] = _MtuState(bridge)
+        ifaces = [i for p in usable.ports for i in p.interfaces if i.type not in _NO_MTU]
+        overridden = {i.name for i in ifaces if self._mtu_overridden(i)}
+        for name in [n for n in state.mtus if n not in overridden]:
+            del state.mtus[name]
+        for name in sorted(overridden - state.mtus.keys()):
+            state.mtus[name] = min(_DEFAULT_MTU, state.min_mtu)
+        others = [self.own_mtu(i) for i in ifaces if i.name not in overridden]
+        min_mtu = min((m for m in others if m is not None), default=_DEFAULT_MTU)
+        if min_mtu != state.min_mtu:
+            state.min_mtu = min_mtu
+            state.mtus = dict.fromkeys(state.mtus, min_mtu)
+        return state.mtus
 
     def device_mac(self, iface: IfaceConfig) -> int:
         """The device's Ethernet address (the bridge's own port: the bridge's address)."""
@@ -183,7 +215,7 @@ class _Devices:
     def mtu(self, iface: IfaceConfig) -> int | None:
         if iface.type in _NO_MTU:
             return None
-        return self.min_mtu if self._mtu_overridden(iface) else self.own_mtu(iface)
+        return self.overridden_mtus.get(iface.name) or self.own_mtu(iface)
 
     def iface_status(self, iface: IfaceConfig) -> dict[str, Any]:
         """``iface_set_ofport`` and ``iface_refresh_netdev_status`` for a created Interface."""
@@ -209,7 +241,7 @@ class _Devices:
                                      self.netdev_host) else 0)
         return {
             "ofport": self.vs.ofport_of(self.bridge, iface.name),
-            "error": None,
+            "error": self._ofproto_error(iface),
             "admin_state": "up",
             "link_state": "up",
             "link_resets": 0,
@@ -220,6 +252,19 @@ class _Devices:
             "ifindex": ifindex,
             "status": status,
         }
+
+
+    def _ofproto_error(self, iface: IfaceConfig) -> str | None:
+        """``iface_refresh_ofproto_status``: a patch port whose peer does not point back
+        gets ofproto-dpif's ``vport_get_status`` error."""
+        if iface.type != "patch":
+            return None
+        br = self.vs.bridges[self.bridge]
+        port = br.port_by_name(iface.name)
+        if port is None or br.peer_of(port) is not None:
+            return None
+        dp_type = self.datapath_type or "system"
+        return f"No usable peer '{iface.options.get('peer')}' exists in '{dp_type}' datapath."
 
 
 def _failed_status(error: str | None) -> dict[str, Any]:

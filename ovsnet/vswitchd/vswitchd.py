@@ -141,8 +141,11 @@ def allocate_ofports(bridge: BridgeConfig, current: Mapping[str, int] | None = N
     return out
 
 
-def _dp_ports(config: HostConfig, datapath: str) -> dict[str, int]:
-    """vport name -> datapath port: recorded numbers first, then the lowest free ones."""
+def _dp_ports(config: HostConfig, datapath: str,
+              current: Mapping[str, int] | None = None) -> dict[str, int]:
+    """vport name -> datapath port: recorded numbers first, then the number a vport
+    already has (a datapath port keeps its number while it exists, as in
+    ``dpif_port_add``), then the lowest free ones."""
     numbers: dict[str, int] = {DATAPATH_NAMES.get(datapath, "ovs-system"): 0}
     pending: list[str] = []
     for br in config.bridges:
@@ -156,6 +159,11 @@ def _dp_ports(config: HostConfig, datapath: str) -> dict[str, int]:
                 elif name not in pending:
                     pending.append(name)
     taken = set(numbers.values())
+    for name in pending:
+        have = (current or {}).get(name)
+        if name not in numbers and have is not None and have not in taken:
+            numbers[name] = have
+            taken.add(have)
     no = 1
     for name in pending:
         if name in numbers:
@@ -206,6 +214,8 @@ class Vswitchd:
         #: held by every :meth:`bridge_run` (a :class:`~ovsnet.vswitchd.loop.DatabaseLoop`
         #: runs them on its own thread)
         self.lock = threading.RLock()
+        #: per bridge: the MTU state of its internal ports (:mod:`ovsnet.vswitchd.status`)
+        self.mtu_state: dict[str, Any] = {}
         #: Interface name -> the error ovs-vswitchd records for it (None: only logged)
         self.iface_failures: dict[str, str | None] = {}
         self.clock = clock or (lambda: int(time.monotonic()))
@@ -513,7 +523,7 @@ class Vswitchd:
         self.config = config
         old_config, config = self._usable, self._without_failures(config)
         self._usable = config
-        self._dp_numbers = _dp_ports(config, self.datapath_kind)
+        self._dp_numbers = _dp_ports(config, self.datapath_kind, self._dp_numbers)
         self._apply(config, old_config, {})
         wanted = self._vport_table(config)
         dp = self.datapath

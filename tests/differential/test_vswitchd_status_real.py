@@ -25,21 +25,31 @@ and ``datapath_version`` (dpif-netdev's ``<built-in>`` for every bridge).
 
 A second case adds broken Interfaces with the real ovs-vsctl (plain
 ``--enable-dummy``, so tunnel and patch netdevs are the real classes) and
-compares ``ofport`` -1 and the ``error`` texts.
+compares ``ofport`` -1 and the ``error`` texts. A third runs one session of
+ovs-vsctl commands (each waiting for ``cur_cfg``, as ovs-vsctl does by
+default) against real ovs-vswitchd and against ovsnet's vswitchd serving an
+embedded ovsdb-server through a :class:`~ovsnet.vswitchd.DatabaseLoop`, and
+compares what a client sees after every step: ``ofport`` (requested,
+allocated, not reused after a delete, moved by a new request), ``error``
+(failed and fixed Interfaces, a patch port whose peer is missing), the
+link states, MTUs (``mtu_request`` and internal ports following the
+bridge's least MTU as ofproto's history leaves them), ``datapath_id``
+(``other_config:datapath-id`` and ``hwaddr``) and ``cur_cfg``.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 from ovsnet.ofproto.ofp_fields import OFPP_LOCAL
 from ovsnet.ovsdb import OvsdbApi, apply_host
-from ovsnet.ovsdb.backends import find_schema
+from ovsnet.ovsdb.backends import EmbeddedServer, find_schema
 from ovsnet.topology import load_topology
-from ovsnet.vswitchd import Vswitchd, daemon_status
-from tests.differential.ovs_sandbox import OvsSandbox
+from ovsnet.vswitchd import DatabaseLoop, Vswitchd, daemon_status
+from tests.differential.ovs_sandbox import DEADLINE, OvsSandbox
 
 CASES = [("two-hosts-vxlan.yaml", "hv1"), ("single-bridge.yaml", "host1"),
          ("three-hosts-geneve.yaml", "node-a")]
@@ -162,3 +172,73 @@ def test_failed_interfaces_as_ovs_vswitchd_records_them(sandbox):
         assert row.ofport == [-1] == [values["ofport"]], name
         assert row.error == ([] if values["error"] is None else [values["error"]]), name
     assert rows[("Interface", "p1")].ofport == [1] == [ours[("Interface", "p1")]["ofport"]]
+
+
+#: ovs-vsctl commands (each waits for cur_cfg) run against both daemons, in order
+STEPS = [
+    ["add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=dummy",
+     "other_config:datapath-id=0000000000000abc"],
+    ["add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=dummy", "ofport_request=1"],
+    ["add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=dummy"],
+    ["add-port", "br0", "bad", "--", "set", "Interface", "bad", "type=vxlan"],
+    ["set", "Interface", "bad", "type=dummy"],
+    ["del-port", "br0", "p2"],
+    ["add-port", "br0", "p3", "--", "set", "Interface", "p3", "type=dummy"],
+    ["set", "Interface", "p1", "ofport_request=10"],
+    ["add-port", "br0", "pp", "--", "set", "Interface", "pp", "type=patch"],
+    ["set", "Interface", "pp", "options:peer=nowhere"],
+    ["add-br", "br1", "--", "set", "Bridge", "br1", "datapath_type=dummy",
+     "other_config:hwaddr=00:1b:21:00:00:01"],
+    ["add-port", "br1", "q1", "--", "set", "Interface", "q1", "type=dummy", "mtu_request=9000"],
+    ["add-port", "br1", "i1", "--", "set", "Interface", "i1", "type=internal"],
+]
+_SEEN = ("name", "ofport", "error", "admin_state", "link_state", "link_resets", "mtu")
+
+
+def _observe(vsctl) -> str:
+    """What a client sees: the owned columns of every Interface, datapath_id, cur_cfg."""
+    ifaces = vsctl("--columns=" + ",".join(_SEEN), "--format=csv", "--no-headings",
+                   "list", "Interface")
+    bridges = vsctl("--columns=name,datapath_id", "--format=csv", "--no-headings",
+                    "list", "Bridge")
+    cfg = vsctl("get", "Open_vSwitch", ".", "cur_cfg", "next_cfg")
+    return "".join(sorted(ifaces.splitlines(True))) + "".join(sorted(bridges.splitlines(True))) + cfg
+
+
+def test_ovs_vsctl_session_against_both_daemons(sandbox):
+    """The same ovs-vsctl commands, waiting for cur_cfg as they do by default, against real
+    ovs-vswitchd and against ovsnet's vswitchd on its own server (DatabaseLoop): after every
+    step a client sees the same ofport, error, states, MTUs, datapath_id and cur_cfg."""
+    sb = sandbox.start()
+    server = EmbeddedServer("status")
+    api = None
+    try:
+        def ours(*args: str) -> str:
+            proc = sb.run("ovs-vsctl", f"--db={server.remote}", "--timeout=30", *args,
+                          check=False)
+            assert proc.returncode == 0, f"ovs-vsctl {' '.join(args)}: {proc.stderr}"
+            return proc.stdout
+
+        ours("--no-wait", "init")
+        api = OvsdbApi.connect(server.remote, timeout=30)
+        vs = Vswitchd.from_idl(api.idl)
+        vs.api = api
+        vs.write_status()
+        with DatabaseLoop(vs):
+            for step in STEPS:  # each returns once cur_cfg reached its next_cfg
+                # a failed Interface is reported on stderr, with exit status 0
+                sb.vsctl("--timeout=30", *step)
+                ours(*step)
+                mine = _observe(ours)
+                # ovs-vsctl returns at cur_cfg; OVS writes the device status (and a patch
+                # port's missing peer) in a later transaction of its own: poll until the
+                # columns settle, with a deadline, as OVS's OVS_WAIT_UNTIL does
+                deadline = time.monotonic() + DEADLINE
+                while (theirs := _observe(lambda *a: sb.vsctl(*a))) != mine \
+                        and time.monotonic() < deadline:
+                    pass
+                assert mine == theirs, f"after ovs-vsctl {' '.join(step)}"
+    finally:
+        if api is not None:
+            api.close()
+        server.stop()
