@@ -325,3 +325,69 @@ def test_a_restarted_vswitchd_keeps_the_ofports_in_the_database(host):
     assert br0.port_by_name("a").ofport == 7
     assert br0.port_by_name("eth1").ofport not in (7, free)
     assert _get(api, "Interface", "eth1", "ofport") == [br0.port_by_name("eth1").ofport]
+
+
+def _apply(api, vs, *commands) -> None:
+    with api.transaction() as txn:
+        for command in commands:
+            txn.add(command)
+        txn.add(api.increment_next_cfg())
+    wait_cur_cfg(api, vs)
+
+
+def test_datapath_ports_keep_their_numbers(host):
+    """Interfaces added by a client have no recorded datapath port; the ones that exist
+    keep theirs when others come and go (ifindex follows the datapath port)."""
+    db, vs = host
+    api = db.api
+    _apply(api, vs, api.add_port("br0", "zz"))
+    before = {no: name for no, name in vs.port_names().items()}
+    ifindex = _get(api, "Interface", "zz", "ifindex")
+    _apply(api, vs, api.add_port("br0", "aa"), api.add_port("br1", "ab"))
+    after = vs.port_names()
+    assert all(after[no] == name for no, name in before.items())
+    assert _get(api, "Interface", "zz", "ifindex") == ifindex
+    assert len(set(after)) == len(after) == len(before) + 2
+
+
+def test_patch_port_without_usable_peer(host):
+    db, vs = host
+    api = db.api
+    _apply(api, vs, api.add_port("br0", "pp", iface_columns={
+        "type": "patch", "options": {"peer": "nowhere"}}))
+    pp = vs.bridge("br0").port_by_name("pp")
+    assert _get(api, "Interface", "pp", "ofport") == [pp.ofport]
+    assert _get(api, "Interface", "pp", "error") == [
+        "No usable peer 'nowhere' exists in 'system' datapath."]
+    _apply(api, vs, api.add_port("br1", "nowhere", iface_columns={
+        "type": "patch", "options": {"peer": "pp"}}))
+    assert _get(api, "Interface", "pp", "error") == []
+    assert _get(api, "Interface", "nowhere", "error") == []
+
+
+def test_internal_port_mtu_follows_ofproto_history():
+    """update_mtu: internal ports take the bridge's least MTU when it changes; one added
+    later keeps its 1500 if that is below it."""
+    topo = load_topology_text("""
+name: mtu
+hosts:
+  h:
+    bridges:
+      br0:
+        ports:
+          i0: {type: internal}
+""")
+    with bring_up(topo, hosts=["h"]) as net:
+        db = net["h"]
+        vs = Vswitchd.from_hostdb(db)
+        api = db.api
+        assert _get(api, "Interface", "i0", "mtu") == [1500]
+        _apply(api, vs, api.add_port("br0", "big", iface_columns={"mtu_request": 9000}))
+        assert _get(api, "Interface", "br0", "mtu") == [9000]
+        assert _get(api, "Interface", "i0", "mtu") == [9000]
+        _apply(api, vs, api.add_port("br0", "i1", iface_columns={"type": "internal"}))
+        assert _get(api, "Interface", "i1", "mtu") == [1500]
+        _apply(api, vs, api.add_port("br0", "small", iface_columns={"mtu_request": 1400}))
+        assert [_get(api, "Interface", n, "mtu") for n in ("br0", "i0", "i1")] == [[1400]] * 3
+        _apply(api, vs, api.del_port("small"))
+        assert [_get(api, "Interface", n, "mtu") for n in ("br0", "i0", "i1")] == [[9000]] * 3
