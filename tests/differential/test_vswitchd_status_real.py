@@ -34,7 +34,8 @@ allocated, not reused after a delete, moved by a new request), ``error``
 (failed and fixed Interfaces, a patch port whose peer is missing), the
 link states, MTUs (``mtu_request`` and internal ports following the
 bridge's least MTU as ofproto's history leaves them), ``datapath_id``
-(``other_config:datapath-id`` and ``hwaddr``) and ``cur_cfg``.
+(``other_config:datapath-id`` and ``hwaddr``), ``datapath_version`` (of a
+``dummy`` bridge) and ``cur_cfg``.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def _observe(vsctl) -> str:
     """What a client sees: the owned columns of every Interface, datapath_id, cur_cfg."""
     ifaces = vsctl("--columns=" + ",".join(_SEEN), "--format=csv", "--no-headings",
                    "list", "Interface")
-    bridges = vsctl("--columns=name,datapath_id", "--format=csv", "--no-headings",
+    bridges = vsctl("--columns=name,datapath_id,datapath_version", "--format=csv", "--no-headings",
                     "list", "Bridge")
     cfg = vsctl("get", "Open_vSwitch", ".", "cur_cfg", "next_cfg")
     return "".join(sorted(ifaces.splitlines(True))) + "".join(sorted(bridges.splitlines(True))) + cfg
