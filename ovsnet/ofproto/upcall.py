@@ -142,7 +142,7 @@ class XlateHandler:
     # -- upcalls -------------------------------------------------------------
 
     def _current_versions(self) -> tuple[int, ...]:
-        return tuple(b.version for b in self.bridges)
+        return tuple([b.version for b in self.bridges])
 
     def _check_versions(self) -> tuple[int, ...]:
         versions = self._current_versions()

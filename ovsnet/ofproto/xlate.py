@@ -1881,37 +1881,40 @@ def _n_outputs(actions: bytes | bytearray) -> int:
 #: members flow_wildcards_clear_non_packet_fields clears, and the tunnel members
 _NON_PACKET = frozenset(("metadata", "conj_id", "actset_output", *(f"reg{i}" for i in range(16))))
 _TUN_MEMBERS = frozenset(m for m in OF_MEMBERS if m.startswith("tun_"))
+_LSE_SET = frozenset(_LSE)
 
 
 def _wc_finish(ctx: _Ctx, flow: OfFlow) -> None:
     """``xlate_wc_finish``."""
-    masks = ctx.wc.masks
+    masks = ctx.masks
+    fd = flow.__dict__
     # flow_wildcards_clear_non_packet_fields
     for member in _NON_PACKET.intersection(masks):
         del masks[member]
-    if (flow.dl_type, flow.nw_proto) in ((ETH_TYPE_IP, IPPROTO_ICMP),
-                                         (ETH_TYPE_IPV6, IPPROTO_ICMPV6)):
+    dl_type = fd["dl_type"]
+    if (dl_type == ETH_TYPE_IP and fd["nw_proto"] == IPPROTO_ICMP
+            or dl_type == ETH_TYPE_IPV6 and fd["nw_proto"] == IPPROTO_ICMPV6):
         for member in ("tp_src", "tp_dst"):
             if member in masks:
                 masks[member] &= 0xFF
-    for member in ("vlan_tci", "vlan1_tci"):
-        if masks.get(member):
-            masks[member] |= VLAN_CFI
-    if flow.nw_frag & FRAG_LATER:
+    if masks.get("vlan_tci"):
+        masks["vlan_tci"] |= VLAN_CFI
+    if masks.get("vlan1_tci"):
+        masks["vlan1_tci"] |= VLAN_CFI
+    if fd["nw_frag"] & FRAG_LATER:
         masks.pop("tp_src", None)
         masks.pop("tp_dst", None)
     # Fields the original packet does not have are not matched, even if a
     # push or set_field action un-wildcarded them.
-    if flow.dl_type not in (0x8847, 0x8848):
-        for member in ("mpls_lse", "mpls_lse1", "mpls_lse2"):
-            masks.pop(member, None)
+    if dl_type not in (0x8847, 0x8848):
+        for member in _LSE_SET.intersection(masks):
+            del masks[member]
     for tpid, tci in (("vlan_tpid", "vlan_tci"), ("vlan1_tpid", "vlan1_tci")):
-        ethertype = getattr(flow, tpid)
+        ethertype = fd[tpid]
         # a flow written in OpenFlow syntax has a tag (CFI) but no TPID: 802.1Q
-        if ethertype not in (0x8100, 0x88A8) and not (ethertype == 0
-                                                       and getattr(flow, tci) & VLAN_CFI):
+        if ethertype not in (0x8100, 0x88A8) and not (ethertype == 0 and fd[tci] & VLAN_CFI):
             masks.pop(tpid, None)
             masks.pop(tci, None)
-    if not (flow.tun_dst or flow.tun_ipv6_dst):
+    if not (fd["tun_dst"] or fd["tun_ipv6_dst"]):
         for member in _TUN_MEMBERS.intersection(masks):
             del masks[member]
