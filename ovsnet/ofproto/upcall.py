@@ -98,8 +98,10 @@ class XlateHandler:
     ``XlateHandler(br0)`` or ``XlateHandler([br-int, br-tun])``: each upcall
     goes to the bridge owning its datapath input port. A real upcall
     translates with side effects, so NORMAL learns MAC addresses (at the
-    time ``clock()`` returns, in seconds). ``last`` keeps the most recent
-    :class:`XlateResult` (for tracing), :attr:`ukeys` one :class:`Ukey` per
+    time ``clock()`` returns, in seconds). Upcalls and revalidation translate
+    without recording a trace (``xlate(trace=False)``, as ovs-vswitchd traces
+    only for ``ofproto/trace``). ``last`` keeps the most recent
+    :class:`XlateResult` (actions, megaflow, errors), :attr:`ukeys` one :class:`Ukey` per
     megaflow installed (by UFID). With ``track_ukeys=False`` nothing is
     remembered and :meth:`revalidate` checks the datapath's own masked keys.
     """
