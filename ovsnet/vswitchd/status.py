@@ -15,7 +15,8 @@ OVSDB clients learn what ovs-vswitchd did from the columns it owns.
   ``link_resets``, ``link_speed``, ``duplex``, ``mtu``, ``mac_in_use``,
   ``ifindex``, ``status``), per Bridge ``datapath_version``
   (``br_refresh_datapath_info``), and ``dpdk_initialized``/``dpdk_version``
-  (``dpdk_status``; a build without DPDK writes false and ``none``).
+  (``dpdk_status``; a build without DPDK writes false and ``none``, which is
+  what a kernel host gets; a netdev host stands for a DPDK build).
 
 :func:`write_status` computes all of them from a :class:`~ovsnet.vswitchd.Vswitchd`
 and writes the ones that differ from the database in one transaction of
@@ -79,6 +80,8 @@ _DEFAULT_MTU = 1500
 #: what a TUN/TAP device reports through ethtool (``netdev_linux_get_status``, features)
 _TAP_STATUS = {"driver_name": "tun", "driver_version": "1.6", "firmware_version": ""}
 _TAP_BPS = 10_000_000_000
+#: ``rte_version()`` of the DPDK release OVS 3.1 is built against (its NEWS)
+_DPDK_VERSION = "DPDK 22.11.1"
 #: types whose device has no MTU (``netdev_get_mtu`` fails: netdev-vport has no ``get_mtu``)
 _NO_MTU = ("patch", *TUNNEL_TYPES)
 _INTERNAL = ("internal", "dummy-internal")
@@ -295,8 +298,7 @@ def daemon_status(vs: Vswitchd, idl) -> dict[tuple[str, str], tuple[Any, dict[st
         "cur_cfg": vs.config.next_cfg,
         "datapath_types": list(DPIF_TYPES),
         "iface_types": sorted(IFACE_TYPES),
-        "dpdk_initialized": False,
-        "dpdk_version": "none",
+        **_dpdk_status(vs),
     })
     bridge_rows = _rows_by_name(idl, "Bridge")
     port_rows = _rows_by_name(idl, "Port")
@@ -323,6 +325,17 @@ def daemon_status(vs: Vswitchd, idl) -> dict[tuple[str, str], tuple[Any, dict[st
                     values = devices.iface_status(iface)
                 out[("Interface", iface.name)] = (row, values)
     return out
+
+
+def _dpdk_status(vs: Vswitchd) -> dict[str, Any]:
+    """``dpdk_status``: a host with a userspace (netdev) datapath stands for an OVS built
+    with DPDK (``lib/dpdk.c``: initialised when ``other_config:dpdk-init`` asked for it,
+    the version of the DPDK OVS 3.1 supports), a kernel host for one without
+    (``lib/dpdk-stub.c``: false, ``none``)."""
+    if vs.datapath_kind != "netdev":
+        return {"dpdk_initialized": False, "dpdk_version": "none"}
+    init = vs.config.other_config.get("dpdk-init", "false")
+    return {"dpdk_initialized": init in ("true", "try"), "dpdk_version": _DPDK_VERSION}
 
 
 def _as_idl(column, value: Any) -> Any:

@@ -391,3 +391,19 @@ hosts:
         assert [_get(api, "Interface", n, "mtu") for n in ("br0", "i0", "i1")] == [[1400]] * 3
         _apply(api, vs, api.del_port("small"))
         assert [_get(api, "Interface", n, "mtu") for n in ("br0", "i0", "i1")] == [[9000]] * 3
+
+
+@pytest.mark.parametrize("dpdk_init, initialized", [(None, False), ("true", True),
+                                                    ("try", True), ("false", False)])
+def test_dpdk_status_of_a_netdev_host(dpdk_init, initialized):
+    topo = load_topology(f"{TOPOLOGIES}/dpdk-vhost-user.yaml")
+    with bring_up(topo, hosts=["compute1"]) as net:
+        db = net["compute1"]
+        if dpdk_init is not None:
+            with db.api.transaction() as txn:
+                txn.add(db.api.db_set("Open_vSwitch", ".",
+                                      ("other_config", {"dpdk-init": dpdk_init})))
+        Vswitchd.from_hostdb(db, strict_flows=False)
+        assert _get(db.api, "Open_vSwitch", ".", "dpdk_initialized") is initialized
+        assert _get(db.api, "Open_vSwitch", ".", "dpdk_version") == ["DPDK 22.11.1"]
+        assert _get(db.api, "Bridge", "br-int", "datapath_version") == "<built-in>"
