@@ -956,7 +956,12 @@ def _report_table(ctx: _Ctx, rule, table_id: int) -> None:
 def _output(ctx: _Ctx, port: int, max_len: int = 0xFFFF) -> None:
     """``xlate_output_action``; ``max_len`` is the byte limit for ``CONTROLLER``."""
     flow = ctx.flow
-    if port == OFPP_IN_PORT:
+    if port < OFPP_MAX:  # a port number (every reserved port is above OFPP_MAX)
+        if port != flow.in_port:
+            _compose_output(ctx, port)
+        else:
+            ctx.report("skipping output to input port")
+    elif port == OFPP_IN_PORT:
         _compose_output(ctx, flow.in_port)
     elif port == OFPP_TABLE:
         _table_action(ctx, flow.in_port, 0)
@@ -968,7 +973,7 @@ def _output(ctx: _Ctx, port: int, max_len: int = 0xFFFF) -> None:
         _flood(ctx, port == OFPP_ALL)
     elif port == OFPP_NORMAL:
         _normal(ctx)
-    elif port < OFPP_MAX or port == OFPP_LOCAL:
+    elif port == OFPP_LOCAL:
         if port != flow.in_port:
             _compose_output(ctx, port)
         else:
@@ -1076,7 +1081,7 @@ def _normal(ctx: _Ctx) -> None:
     grat_arp = _is_gratuitous_arp(ctx)
     ml = bridge.mac_learning
     if ctx.generate and in_port is not None:
-        if ml.learn(flow.dl_src, vlan, in_ofport, ctx.now, is_grat_arp=grat_arp):
+        if ml.learn(flow.dl_src, vlan, in_ofport, ctx.now, is_grat_arp=grat_arp) and ctx.tracing:
             ctx.report(f"learned that {_mac_text(flow.dl_src)} is on port {in_name} "
                        f"in VLAN {vlan}")
     out = ml.lookup_port(flow.dl_dst, vlan)
@@ -1272,7 +1277,7 @@ def _act_stack_pop(ctx: _Ctx, a: A.StackPop):
 
 def _act_set_eth(ctx: _Ctx, a: A.SetEth):
     member = "dl_src" if a.which == "src" else "dl_dst"
-    ctx.mask(member)
+    ctx.masks[member] = _ALL_ONES[member]  # ctx.mask(member): every bit
     ctx.flow.set(member, a.mac)
 
 
@@ -1409,7 +1414,9 @@ def _act_simple(ctx: _Ctx, a: A.Simple):
     elif name == "exit":
         ctx.exit = True
     elif name == "clear_actions":
-        ctx.report("action set was " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
+        if ctx.tracing:
+            ctx.report("action set was " + A.format_actions(ctx.action_set,
+                                                            ctx.bridge.port_map))
         ctx.action_set.clear()
     else:
         _act_unsupported(ctx, a)
@@ -1418,7 +1425,8 @@ def _act_simple(ctx: _Ctx, a: A.Simple):
 
 def _act_write_actions(ctx: _Ctx, a: A.WriteActions):
     ctx.action_set.extend(a.actions)
-    ctx.report("action set is " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
+    if ctx.tracing:
+        ctx.report("action set is " + A.format_actions(ctx.action_set, ctx.bridge.port_map))
 
 
 def _act_unsupported(ctx: _Ctx, a: A.Action):
@@ -1580,15 +1588,16 @@ def _learn(ctx: _Ctx, a: A.Learn) -> None:
     fm = FlowMod(match=match, actions=actions, table=a.table, priority=a.priority,
                  cookie=a.cookie, idle_timeout=a.idle_timeout, hard_timeout=a.hard_timeout,
                  command="modify_strict")
-    text = f"table={a.table} " + format_match(match)
-    text = text.rstrip(" ") + f" priority={a.priority}"
-    if a.cookie:
-        text += f" cookie={a.cookie:#x}"
-    if a.idle_timeout:
-        text += f" idle={a.idle_timeout}"
-    if a.hard_timeout:
-        text += f" hard={a.hard_timeout}"
-    ctx.report(text + " actions=" + A.format_actions(actions))
+    if ctx.tracing:
+        text = f"table={a.table} " + format_match(match)
+        text = text.rstrip(" ") + f" priority={a.priority}"
+        if a.cookie:
+            text += f" cookie={a.cookie:#x}"
+        if a.idle_timeout:
+            text += f" idle={a.idle_timeout}"
+        if a.hard_timeout:
+            text += f" hard={a.hard_timeout}"
+        ctx.report(text + " actions=" + A.format_actions(actions))
     cls = ctx.bridge.tables.get(a.table)
     displaced = None if cls is None else cls.find_exact(match, a.priority)
     if displaced is not None and id(displaced) in ctx.learned:  # learned twice here
