@@ -87,8 +87,14 @@ _ovsdb_option = click.option(
 @click.option("--keep", is_flag=True,
               help="Leave the private ovsdb-servers running and print their addresses.")
 def up(topology, ovsdb, hosts, keep) -> None:
-    """Configure every host's OVSDB from TOPOLOGY and print the result."""
+    """Configure every host's OVSDB from TOPOLOGY and print the result.
+
+    Each host's simulated ovs-vswitchd then reads its database, as the real
+    daemon would, and writes back what the daemon owns (cur_cfg, ofport,
+    datapath_id, link state, errors), so `show` and later clients see it.
+    """
     from .ovsdb import bring_up
+    from .vswitchd import Vswitchd
 
     topo = _load(topology)
     _check_hosts(topo, hosts)
@@ -98,6 +104,9 @@ def up(topology, ovsdb, hosts, keep) -> None:
             n = len(db.changes)
             click.echo(f"Host {name}: {n} change{'s' * (n != 1)} applied in one transaction "
                        f"({db.server.remote})")
+            vswitchd = Vswitchd.from_hostdb(db, strict_flows=False)
+            for warning in vswitchd.warnings:
+                click.echo(f"ovsnet: {name}: {warning}", err=True)
             click.echo(db.show(), nl=False)
     finally:
         for name, db in deployment.hosts.items():
