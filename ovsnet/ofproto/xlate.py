@@ -582,7 +582,8 @@ class _CommitGroup:
         # the payload is packed as one integer: fields in big-endian order, or one field
         assert order == "big" or len(fields) == 1
         self.attr = attr
-        self.fields = tuple((m, n, w, (1 << (8 * n)) - 1) for m, n, w in fields)
+        #: (member, bits in the payload, writable, all-ones of those bits)
+        self.fields = tuple((m, 8 * n, w, (1 << (8 * n)) - 1) for m, n, w in fields)
         #: the fields' values of a flow's member dictionary, as one tuple
         self.get = itemgetter(*(m for m, _n, _w in fields))
         self.use_masked = use_masked
@@ -617,27 +618,24 @@ def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
     get = group.get
     if get(fd) == get(bd):
         return False  # nothing changed: nothing to emit or match
-    masks = ctx.masks
+    masks_get = ctx.masks.get
     key = mask = 0  # the payload's fields, packed
-    differ = False
     fully = True
-    for member, n, writable, ones in group.fields:
-        v, bv = fd[member], bd[member]
-        if v == bv:
+    for member, bits, writable, ones in group.fields:
+        v = fd[member]
+        if v == bd[member]:
             m = 0
-        else:
-            differ = True
-            m = masks.get(member, 0) if writable else 0
+        elif writable:
+            m = masks_get(member, 0)
             if member == "nw_tos":  # the tunnel's ECN bits are left alone
                 m &= tnl.tos_commit_mask(flow, base)
+        else:
+            m = 0
         if m != ones:
             fully = False
             m &= ones
-        bits = 8 * n
         key = (key << bits) | v
         mask = (mask << bits) | m
-    if not differ:
-        return False
     size, order = group.size, group.order
     if not fully and group.use_masked:
         # commit_masked_set_action: the value's unmasked bits are cleared
@@ -646,8 +644,8 @@ def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
     else:
         ctx.odp += _nested(ActionAttr.SET, group.attr, key.to_bytes(size, order))
         if not fully:
-            for member, n, _w, _ones in group.fields:
-                ctx.mask(member, (1 << min(8 * n, OF_MEMBERS[member])) - 1)
+            for member, bits, _w, _ones in group.fields:
+                ctx.mask(member, (1 << min(bits, OF_MEMBERS[member])) - 1)
     for member, _n, _w, _ones in group.fields:
         bd[member] = fd[member]
     return True
