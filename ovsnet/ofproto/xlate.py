@@ -88,6 +88,7 @@ from ovsnet.ofproto.ofp_fields import (
     VLAN_CFI,
     Match,
     MFField,
+    format_field_value,
     format_match,
     format_port,
     port_from_ofp11,
@@ -1228,6 +1229,8 @@ def _act_output(ctx: _Ctx, a: A.Output):
 def _act_output_reg(ctx: _Ctx, a: A.OutputReg):
     port = _get_subfield(ctx.flow, a.src)
     if port <= 0xFFFF:
+        if ctx.tracing:
+            ctx.report(f"output port is {port}")
         _mask_subfield(ctx, a.src)
         _output(ctx, port)
     else:
@@ -1257,6 +1260,7 @@ def _act_reg_move(ctx: _Ctx, a: A.RegMove):
     _mask_subfield(ctx, a.src)
     _mask_subfield(ctx, a.dst)
     _set_subfield(flow, a.dst, value)
+    _report_subfield(ctx, a.dst)
 
 
 def _act_stack_push(ctx: _Ctx, a: A.StackPush):
@@ -1271,6 +1275,21 @@ def _act_stack_pop(ctx: _Ctx, a: A.StackPop):
     value, _n = ctx.stack.pop()
     _mask_subfield(ctx, a.subfield)
     _set_subfield(ctx.flow, a.subfield, value & ((1 << a.subfield.n_bits) - 1))
+    _report_subfield(ctx, a.subfield)
+
+
+def _report_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
+    """``xlate_report_subfield``: the detail ``SUBFIELD is now VALUE`` after a move or
+    pop (only when tracing): a whole field as ``mf_format`` prints it, part of
+    one as the hex of its bits (``ds_put_hex``: ``0`` when zero)."""
+    if not ctx.tracing:
+        return
+    if sf.ofs == 0 and sf.n_bits >= sf.field.n_bits:
+        text = format_field_value(sf.field, _get_field(ctx.flow, sf.field))
+    else:
+        value = _get_subfield(ctx.flow, sf)
+        text = f"{value:#x}" if value else "0"
+    ctx.report(f"{sf.format()} is now {text}")
 
 
 def _act_set_eth(ctx: _Ctx, a: A.SetEth):
