@@ -59,6 +59,7 @@ _DETAILS = ("no learned MAC for destination, flooding", "forwarding to learned p
             "learned port is input port, dropping",
             "packet has reserved destination MAC, dropping", "OFPPC_NO_FWD set, skipping output",
             "output to kernel tunnel", "output to native tunnel")
+_SUBFIELD_DETAIL_RE = re.compile(r"^(\S+ is now \S+|output port is \d+)$")
 _DETAIL_PREFIXES = ("learned that ", "action set ", "queue = ")
 #: the flow a ``learn`` action adds, as ``xlate_learn_action`` reports it
 _LEARNED_RE = re.compile(r"^table=\d+ .*\bactions=")
@@ -99,7 +100,8 @@ def _line_kind(text: str) -> tuple[str, str]:
         return (WARN if inner in _WARNS else ERROR), inner
     if text.startswith('bridge("'):
         return BRIDGE, text
-    if text in _DETAILS or text.startswith(_DETAIL_PREFIXES) or _LEARNED_RE.match(text):
+    if (text in _DETAILS or text.startswith(_DETAIL_PREFIXES) or _LEARNED_RE.match(text)
+            or _SUBFIELD_DETAIL_RE.match(text)):
         return DETAIL, text
     if text in _WARNS or _WARN_RE.match(text):
         return WARN, text

@@ -1407,6 +1407,11 @@ def _act_set_mpls(ctx: _Ctx, a: A.SetMplsLabel | A.SetMplsTc | A.SetMplsTtl):
         flow.set("mpls_lse", (flow.mpls_lse & ~mask & 0xFFFFFFFF) | value)
 
 
+def _c_hex(value: int) -> str:
+    """C's ``%#x``: ``0x`` before a non-zero value, plain ``0`` for zero."""
+    return f"{value:#x}" if value else "0"
+
+
 def _act_simple(ctx: _Ctx, a: A.Simple):
     """The argument-less actions: ``pop_queue``, ``dec_mpls_ttl``, ``exit``,
     ``clear_actions``."""
@@ -1416,7 +1421,7 @@ def _act_simple(ctx: _Ctx, a: A.Simple):
         ctx.mask("skb_priority")
         if flow.skb_priority != ctx.orig_skb_priority:
             flow.set("skb_priority", ctx.orig_skb_priority)
-            ctx.report(f"queue = {flow.skb_priority:#x}")
+            ctx.report(f"queue = {_c_hex(flow.skb_priority)}")
     elif name == "dec_mpls_ttl":
         if flow.dl_type in _MPLS_TYPES:  # compose_dec_mpls_ttl_action
             ctx.mask("mpls_lse", 0xFF)
@@ -1547,6 +1552,8 @@ def _push_mpls(ctx: _Ctx, ethertype: int) -> None:
     if not n:
         _commit_actions(ctx)
     elif n >= 3:
+        ctx.report_error("dropping packet on which an MPLS push action can't be performed "
+                         "as it would have more MPLS LSEs than the 3 supported.")
         ctx.error = "Too many MPLS labels"
         return
     stack = _mpls_stack(flow)
@@ -1576,6 +1583,8 @@ def _pop_mpls(ctx: _Ctx, ethertype: int) -> None:
     if n == 3:
         ctx.mask("mpls_lse2", _MPLS_BOS)
         if not flow.mpls_lse2 & _MPLS_BOS:
+            ctx.report_error("dropping packet on which an MPLS pop action can't be performed "
+                             "as it has more MPLS LSEs than the 3 supported.")
             ctx.error = "Too many MPLS labels"
             ctx.odp.clear()
             return

@@ -24,8 +24,12 @@ import pytest
 
 from ovsnet.ofproto.trace import trace_text
 from ovsnet.ofproto.xlate import xlate
-from tests.differential.ofproto_oracle import OfprotoOracle, normalize_actions, vlan_context
-from tests.differential.ovs_sandbox import OvsSandbox, require_binaries
+from tests.differential.ofproto_oracle import (
+    OfprotoOracle,
+    normalize_actions,
+    oracle_fixture,
+    vlan_context,
+)
 from tests.differential.test_ofproto_oracle import configure
 from tests.differential.test_xlate_real import (
     _BY_NAME,
@@ -37,26 +41,14 @@ from tests.differential.test_xlate_real import (
     trace_flow,
 )
 
-_DETAILS = ("translation does not report the details OVS adds under a move, load, pop or "
-            "output to a field (`-> NXM_NX_REG1[] is now 0xdeadbeef`, `-> output port is 55`)")
 #: cases whose trace text differs from OVS's, and why
 TEXT_DIFFERENCES: dict[str, str] = {
-    "registers": _DETAILS, "copy-field-xreg": _DETAILS, "push-pop": _DETAILS,
-    "output": _DETAILS,
 }
 
 _ACTIONS = "Datapath actions: "
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    require_binaries()
-    sandbox = OvsSandbox(tmp_path_factory.mktemp("trace-text-oracle"))
-    try:
-        sandbox.start()
-        yield OfprotoOracle(sandbox)
-    finally:
-        sandbox.stop()
+oracle = oracle_fixture("trace-text-oracle")
 
 
 def _normalized(text: str, flow: str | None) -> str:
@@ -184,14 +176,6 @@ def test_tunnel_trace_text_agrees_with_ovs(oracle, name):
 TEXT_SEEDS = range(int(os.environ.get("TRACE_TEXT_SEEDS", "6")))
 
 
-def explained(theirs: str) -> str | None:
-    """The known reason (see the module's lists) for OVS printing line ``theirs``
-    where ovsnet prints something else, or None."""
-    if " is now " in theirs or "-> output port is " in theirs:
-        return "details"
-    return None
-
-
 def random_text_differences(oracle: OfprotoOracle, seed: int,
                             normal: bool = False) -> tuple[int, int, list[str]]:
     """(traces compared, identical, unexplained differences) for one random table,
@@ -230,16 +214,15 @@ def random_text_differences(oracle: OfprotoOracle, seed: int,
         k = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
                  min(len(a), len(b)))
         theirs = a[k] if k < len(a) else ""
-        if explained(theirs) is None:
-            problems.append(f"{packet[:80]}: line {k + 1}: ovs {theirs!r} != ours "
-                            f"{b[k] if k < len(b) else None!r}")
+        problems.append(f"{packet[:80]}: line {k + 1}: ovs {theirs!r} != ours "
+                        f"{b[k] if k < len(b) else None!r}")
     return compared, same, problems
 
 
 @pytest.mark.real_ovs
 @pytest.mark.parametrize("seed", TEXT_SEEDS)
 def test_random_tables_trace_text(oracle, seed):
-    """Every trace prints as OVS's, or differs first at a line of a known kind."""
+    """Every trace prints as OVS's."""
     compared, _same, problems = random_text_differences(oracle, seed)
     assert compared, "no trace without unsupported actions"
     assert not problems, "\n".join(problems)
