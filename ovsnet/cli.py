@@ -342,36 +342,23 @@ def _trace_host(topo, path: str, bridge: str, host: str | None) -> str:
 
 
 def _trace_flow(vswitchd, bridge, text: str, k: int):
-    """The bridge a FLOW argument enters and its flow (ofproto/trace's parse_flow_and_packet)."""
-    import re
-
-    from .datapath import odp
+    """The bridge a FLOW argument enters and its flow; bad input is a usage error."""
     from .errors import DatapathError, OfprotoError
-    from .ofproto.flow_syntax import parse_flow
-    from .ofproto.of_flow import OfFlow
-    from .ofproto.ofp_fields import OFPP_NONE, FlowSyntaxError
+    from .ofproto.ofp_fields import FlowSyntaxError
+    from .vswitchd.vswitchd import is_odp_flow
 
-    if re.match(r"^\s*[a-z_0-9]+\(", text):
-        try:
-            key, _mask = odp.parse_flow(text, ports=vswitchd.port_names())
-        except DatapathError as e:
-            raise UsageError(f"FLOW {k} (ODP syntax): {e}") from None
-        try:
-            return vswitchd.handler.flow_of_key(key)
-        except OfprotoError as e:
-            raise UsageError(f"FLOW {k}: {e}") from None
+    syntax = "ODP" if is_odp_flow(text) else "OpenFlow"
     try:
-        fm = parse_flow(text + ",actions=drop", bridge.port_map)
+        return vswitchd.trace_flow(bridge.name, text)
     except FlowSyntaxError as e:
         if e.offset is not None and e.offset < len(text):  # show the FLOW as given
             e = FlowSyntaxError(e.message, text, e.offset, e.length)
         raise UsageError(f"FLOW {k} (OpenFlow syntax): {e}") from None
+    except DatapathError as e:
+        raise UsageError(f"FLOW {k} (ODP syntax): {e}") from None
     except OfprotoError as e:
-        raise UsageError(f"FLOW {k} (OpenFlow syntax): {e}") from None
-    flow = OfFlow.from_match(fm.match)
-    if not fm.match.get("in_port")[1]:
-        flow.set("in_port", OFPP_NONE)
-    return bridge, flow
+        where = f"FLOW {k}" if syntax == "ODP" else f"FLOW {k} (OpenFlow syntax)"
+        raise UsageError(f"{where}: {e}") from None
 
 
 def _dp_port(dp, text: str, option: str) -> int:

@@ -43,22 +43,26 @@ state) is followed by revalidation of the installed megaflows.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ovsnet.datapath import odp
 from ovsnet.datapath.datapath import BatchResult, Datapath
 from ovsnet.datapath.host import datapath_from_ports
 from ovsnet.datapath.tunnel import Resolver
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge, BridgePort, connect_patch
-from ovsnet.ofproto.flow_syntax import FlowMod
+from ovsnet.ofproto.flow_syntax import FlowMod, parse_flow
 from ovsnet.ofproto.mac_learning import MacLearning
-from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX
+from ovsnet.ofproto.of_flow import OfFlow
+from ovsnet.ofproto.ofp_fields import OFPP_LOCAL, OFPP_MAX, OFPP_NONE
 from ovsnet.ofproto.upcall import RevalidationStats, XlateHandler
 from ovsnet.ofproto.vlan import VlanConfig, vlan_limit_from_config
+from ovsnet.ofproto.xlate import XlateResult, xlate
 from ovsnet.topology.dpports import DATAPATH_NAMES, vport_name
 from ovsnet.topology.model import TUNNEL_TYPES, Interface, Position
 from ovsnet.vswitchd.config import (
@@ -81,6 +85,14 @@ STANDALONE_FLOW = "priority=0,actions=NORMAL"
 
 #: (flow text, where it was written or None)
 FlowSource = tuple[str, Position | None]
+
+#: an ODP flow starts with a key attribute: ``in_port(1),...``, ``recirc_id(0),...``
+_ODP_FLOW_RE = re.compile(r"^\s*[a-z_0-9]+\(")
+
+
+def is_odp_flow(text: str) -> bool:
+    """Whether a trace FLOW is in ODP syntax (``in_port(1),eth(...)``) rather than OpenFlow's."""
+    return _ODP_FLOW_RE.match(text) is not None
 
 
 @dataclass
@@ -593,3 +605,34 @@ class Vswitchd:
     def port_names(self) -> dict[int, str]:
         """Datapath port number -> name, the local ports included."""
         return self.datapath.port_names()
+
+    # -- ofproto/trace -------------------------------------------------------------
+
+    def trace_flow(self, bridge: str, text: str) -> tuple[Bridge, OfFlow]:
+        """The bridge a trace FLOW enters and its flow (``parse_flow_and_packet``).
+
+        ``text`` is OpenFlow-style as ``ofproto/trace`` takes it
+        (``in_port=p1,tcp,nw_dst=10.0.0.1``; ports by name or number, fields
+        not given are zero, no ``in_port`` is ``NONE``) and enters ``bridge``;
+        or an ODP flow (``in_port(1),eth(...),...``), which enters the bridge
+        owning its datapath input port (a tunnel port found by its metadata).
+        Bad syntax raises :class:`~ovsnet.ofproto.ofp_fields.FlowSyntaxError`
+        or :class:`~ovsnet.errors.DatapathError` pointing at the token.
+        """
+        br = self.bridge(bridge)
+        if is_odp_flow(text):
+            key, _mask = odp.parse_flow(text, ports=self.port_names())
+            return self.handler.flow_of_key(key)
+        fm = parse_flow(text + ",actions=drop", br.port_map)
+        flow = OfFlow.from_match(fm.match)
+        if not fm.match.get("in_port")[1]:
+            flow.set("in_port", OFPP_NONE)
+        return br, flow
+
+    def trace(self, bridge: str, text: str, *, generate: bool = False) -> tuple[Bridge, XlateResult]:
+        """``ofproto/trace BRIDGE FLOW [-generate]``: the bridge entered and the translation
+        (with its trace; :func:`ovsnet.ofproto.trace.trace_text` prints it). With
+        ``generate`` the translation has side effects (MAC learning, learn)."""
+        entry, flow = self.trace_flow(bridge, text)
+        return entry, xlate(entry, flow, generate=generate, now=self.clock(),
+                            datapath_type=self.datapath.type)

@@ -202,3 +202,28 @@ def test_reconfigure_edits_bridges_in_place():
     assert after["a0"] == 4  # alloc_ofp_port goes on after the last number handed out
     assert "a0" in vs.port_names().values()
     assert br0.n_flows() == 1
+
+
+def test_trace_api_openflow_and_odp_flows():
+    """Vswitchd.trace is ofproto/trace: an OpenFlow flow enters the named bridge, an
+    ODP flow the bridge of its datapath port; -generate learns for the next trace."""
+    from ovsnet.ofproto.ofp_fields import OFPP_NONE, FlowSyntaxError
+
+    vs = vswitchd_of(f"{TOPOLOGIES}/single-bridge.yaml", "host1")
+    ports = {name: no for no, name in vs.port_names().items()}
+    br, flow = vs.trace_flow("br0", "ip,nw_dst=10.0.0.1")
+    assert br.name == "br0" and flow.in_port == OFPP_NONE and flow.nw_dst == 0x0A000001
+    # p2 sends first, with side effects: p1 -> p2 afterwards goes to p2 only
+    ask = "in_port=p2,dl_src=00:00:00:00:00:02,dl_dst=00:00:00:00:00:01"
+    _, first = vs.trace("br0", ask, generate=True)
+    assert odp.format_actions(first.datapath_actions).count(",") >= 2  # a flood
+    reply = (f"in_port({ports['p1']}),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),"
+             "eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),"
+             "tcp(src=1,dst=2)")
+    br, result = vs.trace("br0", reply)
+    assert br.name == "br0"
+    assert odp.format_actions(result.datapath_actions) == str(ports["p2"])
+    with pytest.raises(FlowSyntaxError, match="nw_dsst"):
+        vs.trace_flow("br0", "ip,nw_dsst=1.2.3.4")
+    with pytest.raises(OfprotoError, match="nosuch"):
+        vs.trace_flow("nosuch", "ip")
