@@ -337,3 +337,92 @@ def key_mask(dict masks):
         else:
             _write(p + off, size, _key_big[i], bits & ((<object>1 << (8 * size)) - 1))
     return out
+
+
+# ------------------------------------------------------------------------------
+# Megaflow UFIDs of ovsnet.datapath.megaflow (derive_ufid, masked_ufid), which
+# holds their pure-Python reference and exports these when built: the upcall
+# handler names every flow it installs by one.
+
+from libc.stdint cimport uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from ovsnet._packet cimport ovs_hash_add, ovs_hash_finish
+
+from ovsnet.errors import DatapathError as _DatapathError
+
+
+cdef inline uint32_t _load_le32(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0] | (<uint32_t>p[1] << 8)
+            | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24))
+
+
+cdef void _ufid_hash(const uint8_t *p, size_t n, uint8_t *out) noexcept nogil:
+    """OVS ``hash_bytes(p, n, i)`` for i in 0..3, each stored little-endian in
+    ``out[4*i:4*i+4]``: the four hashes run side by side in one pass."""
+    cdef uint32_t h[4]
+    cdef uint32_t w, tail = 0
+    cdef size_t i = 0
+    cdef size_t k
+    cdef int j
+    for j in range(4):
+        h[j] = <uint32_t>j
+    while i + 4 <= n:
+        w = _load_le32(p + i)
+        for j in range(4):
+            h[j] = ovs_hash_add(h[j], w)
+        i += 4
+    if i < n:
+        for k in range(n - i):
+            tail |= <uint32_t>p[i + k] << (8 * k)
+        for j in range(4):
+            h[j] = ovs_hash_add(h[j], tail)
+    for j in range(4):
+        # hash_bytes passes the size_t length to a uint32_t: it truncates.
+        w = ovs_hash_finish(h[j], <uint32_t>n)
+        out[4 * j] = w & 0xFF
+        out[4 * j + 1] = (w >> 8) & 0xFF
+        out[4 * j + 2] = (w >> 16) & 0xFF
+        out[4 * j + 3] = w >> 24
+
+
+def derive_ufid(const uint8_t[::1] masked_key not None, const uint8_t[::1] mask not None):
+    """``megaflow.derive_ufid``: the four words ``hash_bytes(masked_key + mask, i)``."""
+    cdef Py_ssize_t nk = masked_key.shape[0]
+    cdef Py_ssize_t nm = mask.shape[0]
+    cdef uint8_t out[16]
+    cdef uint8_t *buf = <uint8_t *>malloc(<size_t>(nk + nm) if nk + nm else 1)
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        if nk:
+            memcpy(buf, &masked_key[0], <size_t>nk)
+        if nm:
+            memcpy(buf + nk, &mask[0], <size_t>nm)
+        _ufid_hash(buf, <size_t>(nk + nm), out)
+    free(buf)
+    return PyBytes_FromStringAndSize(<const char *>out, 16)
+
+
+def masked_ufid(const uint8_t[::1] key not None, const uint8_t[::1] mask not None):
+    """``megaflow.masked_ufid``: ``derive_ufid(key & mask, mask)`` without
+    building the masked key as a Python object."""
+    cdef Py_ssize_t n = key.shape[0]
+    cdef Py_ssize_t i
+    cdef uint8_t out[16]
+    cdef uint8_t *buf
+    if mask.shape[0] != n:
+        raise _DatapathError(f"mask is {mask.shape[0]} bytes: must be as long as the key "
+                             f"({n} bytes)")
+    buf = <uint8_t *>malloc(<size_t>(2 * n) if n else 1)
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        for i in range(n):
+            buf[i] = key[i] & mask[i]
+        if n:
+            memcpy(buf + n, &mask[0], <size_t>n)
+        _ufid_hash(buf, <size_t>(2 * n), out)
+    free(buf)
+    return PyBytes_FromStringAndSize(<const char *>out, 16)

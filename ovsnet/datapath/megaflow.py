@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -90,7 +90,9 @@ __all__ = [
     "MegaflowTable",
     "ReferenceMegaflowTable",
     "derive_ufid",
+    "masked_ufid",
     "native",
+    "ufid_reference",
 ]
 
 #: Entries of the mask cache (the kernel's MC_DEFAULT_HASH_ENTRIES).
@@ -219,9 +221,42 @@ def as_actions(obj: Any) -> bytes:
 
 
 def derive_ufid(masked_key: bytes, mask: bytes) -> bytes:
-    """The UFID of a flow inserted without one: 4 words of ``hash_bytes(masked_key + mask, i)``."""
+    """The UFID of a flow inserted without one: 4 words of ``hash_bytes(masked_key + mask, i)``.
+
+    Pure Python; the public name is bound to the compiled version (in
+    ``ovsnet._classifier``) when that is built (:data:`ufid_reference` keeps this one).
+    """
     data = masked_key + mask
     return b"".join(hash_bytes(data, i).to_bytes(4, "little") for i in range(4))
+
+
+def masked_ufid(key: bytes, mask: bytes) -> bytes:
+    """``derive_ufid(key & mask, mask)``: the UFID :meth:`MegaflowTable.insert`
+    gives ``key`` installed under ``mask`` without a UFID. ``key`` and ``mask``
+    must be the same length (DatapathError otherwise).
+
+    Pure Python, like :func:`derive_ufid`, and replaced by the compiled version
+    in the same way.
+    """
+    if len(mask) != len(key):
+        raise DatapathError(f"mask is {len(mask)} bytes: must be as long as the key "
+                            f"({len(key)} bytes)")
+    masked = (int.from_bytes(key, "little") & int.from_bytes(mask, "little")).to_bytes(
+        len(key), "little")
+    return derive_ufid(masked, bytes(mask))
+
+
+#: The pure-Python UFID functions: the reference the compiled ones must agree with.
+ufid_reference = SimpleNamespace(derive_ufid=derive_ufid, masked_ufid=masked_ufid)
+
+try:
+    from ovsnet import _classifier as _ufid_native
+except ModuleNotFoundError as error:
+    if error.name != "ovsnet._classifier":
+        raise
+else:
+    derive_ufid = _ufid_native.derive_ufid  # noqa: F811
+    masked_ufid = _ufid_native.masked_ufid  # noqa: F811
 
 
 def check_lookup_loop(keys: Any, order: Any, skb_hashes: Any) -> None:

@@ -35,8 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ovsnet.datapath.datapath import Datapath, Upcall, UpcallReply
-from ovsnet.datapath.flow_key import KEY_SIZE
-from ovsnet.datapath.megaflow import derive_ufid
+from ovsnet.datapath.megaflow import masked_ufid
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
@@ -57,11 +56,6 @@ def wc_to_key_mask(wc: FlowWildcards) -> bytes:
     exactly.
     """
     return key_mask_of(wc.masks)
-
-
-def _masked(key: bytes, mask: bytes) -> bytes:
-    return (int.from_bytes(key, "little") & int.from_bytes(mask, "little")).to_bytes(
-        KEY_SIZE, "little")
 
 
 @dataclass
@@ -209,7 +203,7 @@ class XlateHandler:
         if not self.track_ukeys:
             return UpcallReply(result.datapath_actions, mask)
         key = upcall.key.raw
-        ufid = derive_ufid(_masked(key, mask), mask)
+        ufid = masked_ufid(key, mask)
         self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name,
                                 self.generation)
         return UpcallReply(result.datapath_actions, mask, ufid)
