@@ -41,6 +41,13 @@ __all__ = ["N_TABLES", "TBL_INTERNAL", "Bridge", "BridgePort", "connect_patch"]
 
 _LITTLE = sys.byteorder == "little"
 
+
+def _low16(odp_port: int) -> int:
+    """A datapath port number as the flow's 16-bit ``in_port`` before the
+    input port is resolved (:meth:`Bridge.flow_from_key` sets the real one)."""
+    return odp_port & 0xFFFF
+
+
 #: OpenFlow tables of a bridge (ofproto.h N_TABLES), the last one internal
 N_TABLES = 255
 #: the hidden table of OVS's internal rules (ofproto-dpif.c TBL_INTERNAL)
@@ -299,11 +306,14 @@ class Bridge:
         """The bridge and :class:`OfFlow` for a datapath flow key, its input port
         resolved by :meth:`lookup_input` (tunnel metadata included)."""
         raw = key.raw if hasattr(key, "raw") else bytes(key)
-        flow = OfFlow.from_flow_key(raw, lambda odp: odp & 0xFFFF)
+        flow = OfFlow.from_flow_key(raw, _low16)
         odp_port = int.from_bytes(raw[0:4], "little" if _LITTLE else "big")
         bridge, port = self.lookup_input(odp_port, flow)
-        flow.set("in_port", port.ofport)
-        return bridge, bridge.limit_vlans(flow)
+        # a port's ofport was range-checked when it was added (add_port)
+        flow.in_port = port.ofport
+        # the flow is this call's own: limit its VLANs without a copy
+        bridge._limit_vlans_in_place(flow)
+        return bridge, flow
 
     def set_vlan_config(self, port: int | str, config: VlanConfig) -> None:
         """Give a port's bundle its VLAN settings (the Port columns ``vlan_mode``,
@@ -327,11 +337,16 @@ class Bridge:
         Returns a new flow; ``flow`` is unchanged.
         """
         out = flow.copy()
-        if effective_vlan_limit(self.vlan_limit) < 2 and out.vlan1_tci & 0x1000:
-            out.set("dl_type", out.vlan1_tpid or 0x8100)
-            out.set("vlan1_tpid", 0)
-            out.set("vlan1_tci", 0)
+        self._limit_vlans_in_place(out)
         return out
+
+    def _limit_vlans_in_place(self, flow: OfFlow) -> None:
+        """:meth:`limit_vlans` on ``flow`` itself. Only a flow with an inner
+        802.1Q header (``vlan1_tci`` with CFI/present bit) changes."""
+        if flow.vlan1_tci & 0x1000 and effective_vlan_limit(self.vlan_limit) < 2:
+            flow.set("dl_type", flow.vlan1_tpid or 0x8100)
+            flow.set("vlan1_tpid", 0)
+            flow.set("vlan1_tci", 0)
 
     def peer_of(self, port: BridgePort) -> tuple[Bridge, BridgePort] | None:
         """The bridge and port at the other end of a patch port (None if unconnected)."""
