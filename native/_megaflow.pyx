@@ -54,6 +54,22 @@ cdef enum:
     _CHUNK_OVERHEAD = 8       # glibc malloc chunk header
 
 
+cdef bint _nla_stream_ok(const uint8_t *p, size_t end) noexcept nogil:
+    """Whether ``odp_attrs.iter_nla`` would walk these bytes without an error:
+    every byte in a netlink attribute of length >= 4 (host-order u16 header),
+    the last one's padding optional. Accepts exactly what it accepts."""
+    cdef size_t ofs = 0
+    cdef uint16_t length
+    while ofs < end:
+        if end - ofs < 4:
+            return False
+        memcpy(&length, p + ofs, 2)
+        if length < 4 or ofs + length > end:
+            return False
+        ofs += (<size_t>length + 3) & ~(<size_t>3)
+    return True
+
+
 # The Python side (errors, FlowView, argument checks) lives in
 # ovsnet.datapath.megaflow, which imports this module: look it up lazily.
 cdef object _api_mod = None
@@ -789,13 +805,34 @@ cdef class MegaflowTable:
     # -- installation and removal ----------------------------------------------
 
     def insert(self, key, mask, actions, ufid=None, now_ms=0):
-        """Install a megaflow; returns its UFID. See ReferenceMegaflowTable.insert."""
+        """Install a megaflow; returns its UFID. See ReferenceMegaflowTable.insert.
+
+        Arguments of the usual types (``bytes`` of the right size, well-formed
+        actions, a Python int) are checked here in C; anything else goes
+        through the reference's helpers, which convert or raise.
+        """
         api = _api()
         cdef mf_table *t = self.c
-        cdef bytes key_b = api.as_key("key", key)
-        cdef bytes mask_b = api.as_key("mask", mask)
-        cdef bytes actions_b = api.as_actions(actions)
-        cdef uint64_t now = api._uint("now_ms", now_ms, 0xFFFFFFFFFFFFFFFF)
+        cdef bytes key_b, mask_b, actions_b
+        cdef uint64_t now
+        if type(key) is bytes and len(<bytes>key) == FLOW_KEY_SIZE:
+            key_b = key
+        else:
+            key_b = api.as_key("key", key)
+        if type(mask) is bytes and len(<bytes>mask) == FLOW_KEY_SIZE:
+            mask_b = mask
+        else:
+            mask_b = api.as_key("mask", mask)
+        if (type(actions) is bytes and len(<bytes>actions) <= 0xFFFFFFFF
+                and _nla_stream_ok(<const uint8_t *>PyBytes_AS_STRING(actions),
+                                   <size_t>len(<bytes>actions))):
+            actions_b = actions
+        else:
+            actions_b = api.as_actions(actions)
+        if type(now_ms) is int and 0 <= now_ms <= 0xFFFFFFFFFFFFFFFF:
+            now = now_ms
+        else:
+            now = api._uint("now_ms", now_ms, 0xFFFFFFFFFFFFFFFF)
         cdef uint64_t buf[2 * FLOW_KEY_WORDS]
         cdef const uint64_t *kw = <const uint64_t *>PyBytes_AS_STRING(key_b)
         cdef const uint64_t *mw = <const uint64_t *>PyBytes_AS_STRING(mask_b)
@@ -815,7 +852,10 @@ cdef class MegaflowTable:
                 u[i] = ovs_hash_bytes(<const uint8_t *>buf, 2 * FLOW_KEY_SIZE, i)
             ufid_b = PyBytes_FromStringAndSize(<const char *>u, 16)
         else:
-            ufid_b = api.as_ufid(ufid)
+            if type(ufid) is bytes and len(<bytes>ufid) == 16:
+                ufid_b = ufid
+            else:
+                ufid_b = api.as_ufid(ufid)
             memcpy(u, PyBytes_AS_STRING(ufid_b), 16)
         if t.n_flows >= self.flow_limit:
             raise api.FlowLimitError(f"the table holds flow_limit={self.flow_limit} flows")

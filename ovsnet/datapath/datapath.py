@@ -957,13 +957,15 @@ class Datapath:
                     validated.clear()
                 validated.add(actions)
             key = up.key.raw
-            if reply.mask is not None:
+            mask = reply.mask
+            if mask is not None:
                 if len(table) >= table.flow_limit:
                     self.n_flow_limit += 1
                 else:
+                    if mask.__class__ is not bytes or len(mask) != KEY_SIZE:
+                        mask = _key_bytes("mask", mask)
                     try:
-                        table.insert(key, _key_bytes("mask", reply.mask), actions,
-                                     ufid=reply.ufid, now_ms=now)
+                        table.insert(key, mask, actions, reply.ufid, now)
                         result.installed += 1
                     except _mf.FlowExistsError:
                         # Another miss of the same batch installed it first (the

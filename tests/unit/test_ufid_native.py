@@ -81,3 +81,39 @@ def test_public_names_are_the_compiled_ones_and_tables_agree():
     expected = ref.masked_ufid(key, mask)
     for table in (megaflow.ReferenceMegaflowTable(), megaflow.MegaflowTable()):
         assert table.insert(key, mask, b"") == expected
+
+
+def _outcome(table, key, mask, actions, ufid=None, now_ms=0):
+    try:
+        return ("ok", table.insert(key, mask, actions, ufid, now_ms))
+    except DatapathError as e:
+        return (type(e).__name__, str(e))
+
+
+def test_compiled_insert_checks_arguments_as_the_reference():
+    """The compiled insert checks bytes arguments in C (the upcall path's
+    case) and must accept and reject exactly what the reference does, with
+    the same errors."""
+    if megaflow.native is None:
+        pytest.skip("ovsnet._megaflow is not built")
+    rng = random.Random(5)
+    key, mask = rng.randbytes(KEY_SIZE), _random_mask(rng)
+    kinds = set()
+    for _ in range(400):
+        n = rng.randrange(0, 24)
+        actions = bytearray(rng.randbytes(n))
+        for ofs in range(0, n - 1, 4):  # mostly plausible netlink lengths
+            if rng.random() < 0.7:
+                actions[ofs:ofs + 2] = rng.randrange(0, 12).to_bytes(2, "little")
+        args = (key, mask, bytes(actions))
+        expected = _outcome(megaflow.ReferenceMegaflowTable(), *args)
+        assert _outcome(megaflow.native.MegaflowTable(), *args) == expected, actions.hex()
+        kinds.add("ok" if expected[0] == "ok" else
+                  "stray" if "stray bytes" in expected[1] else "length")
+    assert kinds == {"ok", "stray", "length"}  # accepted, and both kinds of malformed
+    odd = [(bytes(KEY_SIZE - 1), mask, b""), (key, bytearray(mask), b""),
+           (key, mask, b"", b"\x01" * 15), (key, mask, b"", bytearray(16)),
+           (key, mask, b"", None, -1), (key, mask, b"", None, True), (key, mask, b"", None, 1 << 64)]
+    for args in odd:
+        expected = _outcome(megaflow.ReferenceMegaflowTable(), *args)
+        assert _outcome(megaflow.native.MegaflowTable(), *args) == expected
