@@ -226,6 +226,10 @@ def derive_ufid(masked_key: bytes, mask: bytes) -> bytes:
     Pure Python; the public name is bound to the compiled version (in
     ``ovsnet._classifier``) when that is built (:data:`ufid_reference` keeps this one).
     """
+    return _derive_ufid(masked_key, mask)
+
+
+def _derive_ufid(masked_key: bytes, mask: bytes) -> bytes:
     data = masked_key + mask
     return b"".join(hash_bytes(data, i).to_bytes(4, "little") for i in range(4))
 
@@ -243,7 +247,7 @@ def masked_ufid(key: bytes, mask: bytes) -> bytes:
                             f"({len(key)} bytes)")
     masked = (int.from_bytes(key, "little") & int.from_bytes(mask, "little")).to_bytes(
         len(key), "little")
-    return derive_ufid(masked, bytes(mask))
+    return _derive_ufid(masked, bytes(mask))
 
 
 #: The pure-Python UFID functions: the reference the compiled ones must agree with.
@@ -252,6 +256,7 @@ ufid_reference = SimpleNamespace(derive_ufid=derive_ufid, masked_ufid=masked_ufi
 try:
     from ovsnet import _classifier as _ufid_native
 except ModuleNotFoundError as error:
+    # Only a missing extension falls back; a broken build raises.
     if error.name != "ovsnet._classifier":
         raise
 else:
