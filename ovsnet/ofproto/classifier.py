@@ -46,7 +46,7 @@ from operator import attrgetter
 from typing import Any
 
 from ovsnet.errors import OfprotoError
-from ovsnet.ofproto.of_flow import OfFlow
+from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
 from ovsnet.ofproto.ofp_fields import MEMBERS, Match
 
 __all__ = [
@@ -127,8 +127,8 @@ def _prefix_mask(n: int, width: int) -> int:
 # --------------------------------------------------------------------------------------
 # Wildcards (struct flow_wildcards)
 
-#: every bit of each matchable member
-_ALL_ONES = {m: (1 << w) - 1 for m, w in MEMBERS.items()}
+#: every bit of each member (the matchable ones and those only translation reads)
+ALL_ONES = {m: (1 << w) - 1 for m, w in OF_MEMBERS.items()}
 
 
 class FlowWildcards:
@@ -149,7 +149,7 @@ class FlowWildcards:
     def unwildcard(self, member: str, mask: int | None = None) -> None:
         """Mark ``mask`` (default: all) bits of ``member`` as examined."""
         if mask is None:
-            mask = _ALL_ONES[member]
+            mask = ALL_ONES[member]
         if mask:
             masks = self.masks
             masks[member] = masks.get(member, 0) | mask

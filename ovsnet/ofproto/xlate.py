@@ -60,7 +60,7 @@ from ovsnet.datapath.odp_attrs import ActionAttr, KeyAttr, UserspaceAttr, nla, n
 from ovsnet.ofproto import ofp_actions as A
 from ovsnet.ofproto import tunnel as tnl
 from ovsnet.ofproto.bridge import Bridge
-from ovsnet.ofproto.classifier import FlowWildcards
+from ovsnet.ofproto.classifier import ALL_ONES, FlowWildcards
 from ovsnet.ofproto.flow_syntax import FlowMod
 from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
 from ovsnet.ofproto.ofp_fields import (
@@ -377,7 +377,7 @@ class _Ctx:
                  "in_action_set", "recirc_ids", "orig_skb_priority", "was_mpls", "freezing",
                  "learned", "flow", "base", "wc", "masks", "odp", "depth", "resubmits",
                  "table_id", "exit", "error", "errors", "unsupported", "stack", "action_set",
-                 "slow", "trace", "step", "orig_tunnel_dst")
+                 "slow", "trace", "step", "orig_tunnel_dst", "mask")
 
     def __init__(self, bridge: Bridge, flow: OfFlow, generate: bool = False,
                  now: float = 0, datapath_type: str = "system", tracing: bool = True):
@@ -404,8 +404,11 @@ class _Ctx:
         self.flow = flow.copy()
         self.base = flow.copy()
         self.wc = FlowWildcards()
-        #: ``wc.masks``, the dictionary :meth:`mask` ORs into
+        #: ``wc.masks``, the dictionary :attr:`mask` ORs into
         self.masks = self.wc.masks
+        #: ``mask(member, bits=None)``: un-wildcard ``bits`` (default: every bit)
+        #: of ``member``; the bound method itself, so a call costs no extra frame
+        self.mask = self.wc.unwildcard
         self.odp = bytearray()
         self.depth = 0
         self.resubmits = 0
@@ -436,20 +439,6 @@ class _Ctx:
     def report_error(self, text: str) -> None:
         self.errors.append(text)
         self.report(f">>>> {text} <<<<")
-
-    # -- wildcards -------------------------------------------------------------
-
-    def mask(self, member: str, mask: int | None = None) -> None:
-        """Un-wildcard ``mask`` (default: every bit) of ``member``."""
-        if mask is None:
-            mask = _ALL_ONES[member]
-        if mask:
-            masks = self.masks
-            masks[member] = masks.get(member, 0) | mask
-
-
-#: every bit of each member
-_ALL_ONES = {m: (1 << w) - 1 for m, w in OF_MEMBERS.items()}
 
 
 # ---------------------------------------------------------------------------------
@@ -1294,7 +1283,7 @@ def _report_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 
 def _act_set_eth(ctx: _Ctx, a: A.SetEth):
     member = "dl_src" if a.which == "src" else "dl_dst"
-    ctx.masks[member] = _ALL_ONES[member]  # ctx.mask(member): every bit
+    ctx.masks[member] = ALL_ONES[member]  # ctx.mask(member): every bit
     ctx.flow.set(member, a.mac)
 
 
@@ -1371,22 +1360,23 @@ def _act_set_queue(ctx: _Ctx, a: A.SetQueue):
         ctx.flow.set("skb_priority", priority)
 
 
-def _act_set_vlan_vid(ctx: _Ctx, a: A.SetVlanVid):
+def _set_vlan_bits(ctx: _Ctx, bits: int, value: int, push_if_needed: bool) -> None:
+    """``mod_vlan_vid``/``mod_vlan_pcp``: replace the TCI's ``bits`` with ``value``
+    (a tag is pushed first when there is none and the action asks for it)."""
     flow = ctx.flow
-    ctx.mask("vlan_tci", 0x0FFF | VLAN_CFI)
-    if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
+    ctx.mask("vlan_tci", bits | VLAN_CFI)
+    if flow.vlan_tci & VLAN_CFI or push_if_needed:
         if not flow.vlan_tpid:
             flow.set("vlan_tpid", ETH_TYPE_VLAN)
-        flow.set("vlan_tci", (flow.vlan_tci & ~0x0FFF & 0xFFFF) | a.vid | VLAN_CFI)
+        flow.set("vlan_tci", (flow.vlan_tci & ~bits & 0xFFFF) | value | VLAN_CFI)
+
+
+def _act_set_vlan_vid(ctx: _Ctx, a: A.SetVlanVid):
+    _set_vlan_bits(ctx, 0x0FFF, a.vid, a.push_vlan_if_needed)
 
 
 def _act_set_vlan_pcp(ctx: _Ctx, a: A.SetVlanPcp):
-    flow = ctx.flow
-    ctx.mask("vlan_tci", 0xE000 | VLAN_CFI)
-    if flow.vlan_tci & VLAN_CFI or a.push_vlan_if_needed:
-        if not flow.vlan_tpid:
-            flow.set("vlan_tpid", ETH_TYPE_VLAN)
-        flow.set("vlan_tci", (flow.vlan_tci & 0x1FFF) | (a.pcp << 13) | VLAN_CFI)
+    _set_vlan_bits(ctx, 0xE000, a.pcp << 13, a.push_vlan_if_needed)
 
 
 def _act_write_metadata(ctx: _Ctx, a: A.WriteMetadata):
@@ -1738,7 +1728,7 @@ def _set_field_plan(a: A.SetField) -> tuple[tuple[str, int, int, int], ...] | No
     for member, shift, bits in _field_parts(fld):
         m = ((a.mask >> shift) << fld.shift) & bits
         v = ((a.value >> shift) << fld.shift) & bits
-        ones = _ALL_ONES[member]
+        ones = ALL_ONES[member]
         plan.append((member, m, ~m & ones, v & m & ones))
     return tuple(plan)
 
@@ -1797,10 +1787,10 @@ def _mask_subfield(ctx: _Ctx, sf: A.Subfield) -> None:
 
 
 #: ``xlate_wc_init``'s wildcards: in_port, dl_type, (nw_frag of IP packets), recirc_id
-_WC_INIT = {"in_port": _ALL_ONES["in_port"], "dl_type": _ALL_ONES["dl_type"],
-            "recirc_id": _ALL_ONES["recirc_id"]}
-_WC_INIT_IP = {"in_port": _ALL_ONES["in_port"], "dl_type": _ALL_ONES["dl_type"],
-               "nw_frag": FRAG_ANY | FRAG_LATER, "recirc_id": _ALL_ONES["recirc_id"]}
+_WC_INIT = {"in_port": ALL_ONES["in_port"], "dl_type": ALL_ONES["dl_type"],
+            "recirc_id": ALL_ONES["recirc_id"]}
+_WC_INIT_IP = {"in_port": ALL_ONES["in_port"], "dl_type": ALL_ONES["dl_type"],
+               "nw_frag": FRAG_ANY | FRAG_LATER, "recirc_id": ALL_ONES["recirc_id"]}
 
 
 def xlate(bridge: Bridge, flow: OfFlow, *, in_port: int | None = None,
