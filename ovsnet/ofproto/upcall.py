@@ -63,8 +63,7 @@ class Ukey:
     """What the handler remembers of one installed megaflow (``struct udpif_key``).
 
     ``key`` is the flow key of the packet that was translated (not the
-    masked key the datapath holds), ``generation`` the handler's
-    configuration generation at that translation.
+    masked key the datapath holds).
     """
 
     ufid: bytes
@@ -72,7 +71,6 @@ class Ukey:
     mask: bytes
     actions: bytes
     bridge: str
-    generation: int
 
 
 @dataclass
@@ -109,8 +107,7 @@ class XlateHandler:
         self.track_ukeys = track_ukeys
         self.last: XlateResult | None = None
         self.ukeys: dict[bytes, Ukey] = {}
-        #: bumped whenever a bridge or MAC table changed since the last revalidation
-        self.generation = 0
+        #: the bridges' versions at the last revalidation
         self._versions: tuple[int, ...] = ()
         self._odp_map: dict[int, Bridge] = {}
         #: odp port -> the bridges whose tunnel ports may receive on it (its
@@ -118,7 +115,7 @@ class XlateHandler:
         self._candidates: dict[int, list[Bridge]] = {}
         self._map_versions: tuple[int, ...] | None = None
         self._dirty = False
-        self._check_versions()
+        self._versions = self._current_versions()
 
     def set_bridges(self, bridges: Iterable[Bridge]) -> None:
         """Serve a new set of bridges (after a reconfiguration); everything
@@ -128,7 +125,6 @@ class XlateHandler:
             raise OfprotoError("an upcall handler needs at least one bridge")
         self._map_versions = None
         self._dirty = True
-        self.generation += 1
 
     @property
     def bridge(self) -> Bridge:
@@ -139,13 +135,6 @@ class XlateHandler:
 
     def _current_versions(self) -> tuple[int, ...]:
         return tuple([b.version for b in self.bridges])
-
-    def _check_versions(self) -> tuple[int, ...]:
-        versions = self._current_versions()
-        if versions != self._versions:
-            self._versions = versions
-            self.generation += 1
-        return versions
 
     def bridge_of_odp(self, odp_port: int) -> Bridge | None:
         """The bridge whose port is datapath port ``odp_port`` (None if none is)."""
@@ -174,10 +163,6 @@ class XlateHandler:
         if bridge is None:
             known = ", ".join(str(p) for p in sorted(self._odp_map)) or "none"
             raise OfprotoError(f"no bridge has datapath port {odp_port} (known: {known})")
-        from_key = getattr(bridge, "flow_from_key", None)
-        if from_key is None:
-            flow = OfFlow.from_flow_key(raw, bridge.ofport_of_odp)
-            return bridge, bridge.limit_vlans(flow)
         # tunnel vports are shared: a tunnelled packet's port is found by its
         # tunnel metadata, on whichever bridge has a matching tunnel port
         error: OfprotoError | None = None
@@ -204,12 +189,10 @@ class XlateHandler:
             return UpcallReply(result.datapath_actions, mask)
         key = upcall.key.raw
         ufid = masked_ufid(key, mask)
-        self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name,
-                                self.generation)
+        self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name)
         return UpcallReply(result.datapath_actions, mask, ufid)
 
     def __call__(self, upcalls: Sequence[Upcall]) -> list[UpcallReply | None]:
-        self._check_versions()
         return [self.handle(u) for u in upcalls]
 
     # -- revalidation ----------------------------------------------------------
@@ -242,7 +225,7 @@ class XlateHandler:
         are dropped.
         """
         t = self.clock() if now is None else now
-        self._check_versions()
+        self._versions = self._current_versions()
         self._dirty = False
         for b in self.bridges:
             b.mac_learning.need_revalidate = False
@@ -277,8 +260,7 @@ class XlateHandler:
             else:
                 stats.kept += 1
             if self.track_ukeys:
-                self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name,
-                                        self.generation)
+                self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name)
         for ufid in [u for u in self.ukeys if u not in present]:
             del self.ukeys[ufid]
         return stats
