@@ -388,7 +388,7 @@ class Vswitchd:
         for port in bc.ports:
             if len(port.interfaces) > 1:
                 self._warn(f"bridge {bc.name}: bond {port.name}: bonds are not "
-                                     "modelled; its interfaces are independent ports")
+                           "modelled; its interfaces are independent ports")
             for iface in port.interfaces:
                 if iface.name == bc.name:
                     continue
@@ -413,10 +413,6 @@ class Vswitchd:
                 patches.append((br, name, ofport, spec[2]))
             elif br.port_by_name(name) is None:
                 if kind == "tunnel":
-                    if not hasattr(br, "add_tunnel_port"):
-                        self._warn(f"bridge {bc.name}: tunnel port {name}: tunnel "
-                                             "ports are not modelled")
-                        continue
                     br.add_tunnel_port(name, ofport, spec[3], dict(spec[4]), odp_port=spec[2])
                 else:
                     br.add_port(name, ofport, spec[2])
