@@ -129,15 +129,15 @@ def _step_items(step: TraceStep, port_maps: PortMaps | None) -> list[tuple[Any, 
     """``(action or None, text, port map)`` per line under ``step``.
 
     Translation keeps an executed OpenFlow action as ``(action, bridge)``
-    until its text is needed; an action line already formatted (someone read
-    :attr:`TraceStep.actions` first) is parsed back with the bridge's port
-    names from ``port_maps``, and stays text when that fails.
+    (:attr:`TraceStep.items`); a line reported as text that reads as an
+    action is parsed back with the bridge's port names from ``port_maps``,
+    and stays text when that fails.
     """
-    raw = getattr(step, "_lines", None)
+    raw = step.items
     names = (port_maps or {}).get(step.bridge) or next(
-        (item[1].port_map for item in raw or () if item.__class__ is tuple), None)
+        (item[1].port_map for item in raw if item.__class__ is tuple), None)
     items = []
-    for item in (raw if raw is not None else step.actions):
+    for item in raw:
         if item.__class__ is tuple:
             items.append((item[0], "", item[1].port_map))
             continue

@@ -237,21 +237,23 @@ class TraceStep:
     cookie: int
     depth: int
     #: the lines under the table; an OpenFlow action is kept as ``(action, bridge)``
-    #: and formatted on first use of :attr:`actions`
+    #: and formatted only when :attr:`actions` is read
     _lines: list = field(default_factory=list, repr=False)
     #: the bridge whose table this is (patch ports lead to other bridges)
     bridge: str = ""
     _rule: str | None = field(default=None, repr=False, compare=False)
 
     @property
+    def items(self) -> list:
+        """The lines under the table as recorded: text, or an executed OpenFlow
+        action as ``(action, bridge)``."""
+        return list(self._lines)
+
+    @property
     def actions(self) -> list[str]:
         """The lines printed under the table line (actions, ``>>>> error <<<<``)."""
-        lines = self._lines
-        for i, line in enumerate(lines):
-            if line.__class__ is tuple:
-                action, bridge = line
-                lines[i] = action.format(bridge.port_map)
-        return lines
+        return [line[0].format(line[1].port_map) if line.__class__ is tuple else line
+                for line in self._lines]
 
     @property
     def rule(self) -> str | None:
