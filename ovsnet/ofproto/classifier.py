@@ -46,7 +46,7 @@ from operator import attrgetter
 from typing import Any
 
 from ovsnet.errors import OfprotoError
-from ovsnet.ofproto.of_flow import OF_MEMBERS, OfFlow
+from ovsnet.ofproto.of_flow import OF_MEMBERS, WORD_OF, OfFlow
 from ovsnet.ofproto.ofp_fields import MEMBERS, Match
 
 __all__ = [
@@ -362,7 +362,11 @@ class _Subtable:
         """The tuple the compiled lookup reads (see native/_classifier.pyx)."""
         self.fast = (self.n_indices, self.stage_no, self.stage_items, self.indices,
                      self.rules, tuple(self.trie_plen), self.ports_mask, self.ports_mask_len,
-                     self.ports_trie, self.mask)
+                     self.ports_trie, self.mask,
+                     # the same items by word of the compiled translation core's
+                     # flow (native/_xlate.pyx): (word, mask, 128 bits wide)
+                     tuple(_word_items(items) for items in self.stage_items),
+                     _word_items(self.mask))
 
     def stage_values(self, i: int, flow: Any) -> tuple[int, ...]:
         vals = self.stage_get[i](flow)
@@ -377,6 +381,10 @@ class _Subtable:
             acc = acc + tuple(md[m] for m in members)
             out.append(acc)
         return out
+
+
+def _word_items(items: Iterable[tuple[str, int]]) -> tuple[tuple[int, int, bool], ...]:
+    return tuple((WORD_OF[m], mask, OF_MEMBERS[m] > 64) for m, mask in items)
 
 
 def _getter(members: tuple[str, ...]) -> Any:
@@ -421,7 +429,7 @@ class Classifier:
         self._subtables: dict[tuple[tuple[str, int], ...], _Subtable] = {}
         self._pvector: list[_Subtable] = []
         self._tries: list[_Trie] = []
-        self._tries_fast: tuple[tuple[str, int, int | None, int, PrefixTrie], ...] = ()
+        self._tries_fast: tuple[tuple[str, int, int | None, int, PrefixTrie, int], ...] = ()
         self._pv_fast: list[tuple] = []
         self._pv_pri: list[int] = []
         self._n_rules = 0
@@ -449,8 +457,8 @@ class Classifier:
                 raise OfprotoError(f"prefixes: {name!r} is given twice")
             seen.add(member)
         self._tries = [_Trie(n) for n in names]
-        self._tries_fast = tuple((t.member, t.width, t.dl_type, t.stage, t.trie)
-                                 for t in self._tries)
+        self._tries_fast = tuple((t.member, t.width, t.dl_type, t.stage, t.trie,
+                                  WORD_OF[t.member]) for t in self._tries)
         for st in self._subtables.values():
             st.set_tries(self._tries)
             for rules in st.rules.values():

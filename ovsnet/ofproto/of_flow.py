@@ -27,7 +27,7 @@ from ovsnet.datapath.flow_key import FIELD_BY_NAME, KEY_SIZE
 from ovsnet.errors import OfprotoError
 from ovsnet.ofproto.ofp_fields import MEMBERS, Match
 
-__all__ = ["EXTRA_MEMBERS", "OF_MEMBERS", "OfFlow", "key_mask_of"]
+__all__ = ["EXTRA_MEMBERS", "N_WORDS", "OF_MEMBERS", "WORD_OF", "OfFlow", "key_mask_of"]
 
 #: members the classifier does not match on but a flow carries
 EXTRA_MEMBERS: dict[str, int] = {
@@ -41,6 +41,22 @@ EXTRA_MEMBERS: dict[str, int] = {
 OF_MEMBERS: dict[str, int] = {**MEMBERS, **EXTRA_MEMBERS}
 
 _HOST = sys.byteorder
+
+
+def _word_layout() -> dict[str, int]:
+    out, w = {}, 0
+    for member, width in OF_MEMBERS.items():
+        out[member] = w
+        w += 2 if width > 64 else 1
+    return out
+
+
+#: The compiled translation core's flow (native/_xlate.pyx): one 64-bit word
+#: per member in :data:`OF_MEMBERS` order, two (high word first) for the
+#: 128-bit ones. ``WORD_OF[member]`` is the member's first word.
+WORD_OF: dict[str, int] = _word_layout()
+#: how many words such a flow (or its wildcards) has
+N_WORDS = sum(2 if width > 64 else 1 for width in OF_MEMBERS.values())
 
 # OfFlow member -> datapath flow-key field (ovsnet/datapath/flow_key.py), where
 # the names differ; every other member below has the field's own name.

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from ovsnet.datapath.datapath import Datapath, Upcall, UpcallReply
 from ovsnet.datapath.megaflow import masked_ufid
 from ovsnet.errors import OfprotoError
+from ovsnet.ofproto import fastpath
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import FlowWildcards
 from ovsnet.ofproto.of_flow import OfFlow, key_mask_of
@@ -92,20 +93,29 @@ class XlateHandler:
     translates with side effects, so NORMAL learns MAC addresses (at the
     time ``clock()`` returns, in seconds). Upcalls and revalidation translate
     without recording a trace (``xlate(trace=False)``, as ovs-vswitchd traces
-    only for ``ofproto/trace``). ``last`` keeps the most recent
+    only for ``ofproto/trace``). Upcalls go to the compiled translation core
+    (:mod:`~ovsnet.ofproto.fastpath`) when it is built and can translate them,
+    to the Python translation otherwise (``fast=False``: always). ``last``
+    keeps the most recent
     :class:`XlateResult` (actions, megaflow, errors), :attr:`ukeys` one :class:`Ukey` per
     megaflow installed (by UFID). With ``track_ukeys=False`` nothing is
     remembered and :meth:`revalidate` checks the datapath's own masked keys.
     """
 
     def __init__(self, bridges: Bridge | Iterable[Bridge],
-                 clock: Callable[[], float] | None = None, *, track_ukeys: bool = True):
+                 clock: Callable[[], float] | None = None, *, track_ukeys: bool = True,
+                 fast: bool | None = None):
         self.bridges: list[Bridge] = [bridges] if isinstance(bridges, Bridge) else list(bridges)
         if not self.bridges:
             raise OfprotoError("an upcall handler needs at least one bridge")
         self.clock = clock or (lambda: int(time.monotonic()))  # whole seconds, as time_now()
         self.track_ukeys = track_ukeys
-        self.last: XlateResult | None = None
+        #: translate with the compiled core (:mod:`~ovsnet.ofproto.fastpath`)
+        #: where it can; the Python translation does the rest
+        self.fast = fastpath.AVAILABLE if fast is None else fast and fastpath.AVAILABLE
+        self._last: XlateResult | None = None
+        #: the flow key of the last upcall if the compiled core translated it
+        self._last_fast: bytes | None = None
         self.ukeys: dict[bytes, Ukey] = {}
         #: the bridges' versions at the last revalidation
         self._versions: tuple[int, ...] = ()
@@ -173,24 +183,63 @@ class XlateHandler:
                 error = error or e
         raise error  # type: ignore[misc]
 
+    @property
+    def last(self) -> XlateResult | None:
+        """The :class:`XlateResult` of the most recent upcall (None before the first).
+
+        An upcall the compiled core translated has no result object; it is
+        made here by the Python translation of the same flow without side
+        effects (the core has none), which agrees with the core as long as the
+        bridge has not changed since.
+        """
+        if self._last is None and self._last_fast is not None:
+            bridge, flow = self.flow_of_key(self._last_fast)
+            self._last = xlate(bridge, flow, generate=False, trace=False)
+        return self._last
+
+    def _fast_input(self, raw: bytes) -> tuple[Bridge, int] | None:
+        """The bridge and OpenFlow input port of a key the compiled core may
+        translate: one from a plain datapath port (not a tunnel vport)."""
+        odp_port = int.from_bytes(raw[_IN_PORT_OFFSET:_IN_PORT_OFFSET + _IN_PORT_SIZE],
+                                  sys.byteorder)
+        bridge = self.bridge_of_odp(odp_port)
+        if bridge is None:
+            return None
+        port = bridge._by_odp.get(odp_port)
+        if port is None or port.tunnel is not None:
+            return None
+        return bridge, port.ofport
+
     def handle(self, upcall: Upcall) -> UpcallReply | None:
         if upcall.kind != "miss":
             return None
+        key = upcall.key.raw if hasattr(upcall.key, "raw") else bytes(upcall.key)
+        if self.fast:
+            where = self._fast_input(key)
+            if where is not None:
+                out = fastpath.translate_key(where[0], key, where[1])
+                if out is not None:
+                    actions, mask = out
+                    self._last = None
+                    self._last_fast = key
+                    return self._reply(key, actions, mask, where[0].name)
         try:
-            bridge, flow = self.flow_of_key(upcall.key)
+            bridge, flow = self.flow_of_key(key)
         except OfprotoError:
             return UpcallReply(b"", None)
         result = xlate(bridge, flow, generate=True, now=self.clock(), trace=False)
-        self.last = result
+        self._last, self._last_fast = result, None
         if result.slow:
             return UpcallReply(result.datapath_actions, None)
-        mask = wc_to_key_mask(result.wc)
+        return self._reply(key, result.datapath_actions, wc_to_key_mask(result.wc), bridge.name)
+
+    def _reply(self, key: bytes, actions: bytes, mask: bytes, bridge: str) -> UpcallReply:
+        """Install ``actions`` under ``mask`` (``ukey_create_from_upcall``)."""
         if not self.track_ukeys:
-            return UpcallReply(result.datapath_actions, mask)
-        key = upcall.key.raw
+            return UpcallReply(actions, mask)
         ufid = masked_ufid(key, mask)
-        self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name)
-        return UpcallReply(result.datapath_actions, mask, ufid)
+        self.ukeys[ufid] = Ukey(ufid, key, mask, actions, bridge)
+        return UpcallReply(actions, mask, ufid)
 
     def __call__(self, upcalls: Sequence[Upcall]) -> list[UpcallReply | None]:
         return [self.handle(u) for u in upcalls]

@@ -764,14 +764,19 @@ _COMMIT_PRIORITY = _CommitGroup(KeyAttr.PRIORITY, [("skb_priority", 4, True)],
 _COMMIT_MARK = _CommitGroup(KeyAttr.SKB_MARK, [("pkt_mark", 4, True)], order=sys.byteorder)
 #: every member :func:`_commit_actions` compares: when the flow and the base
 #: agree on all of them there is nothing to commit
-_COMMIT_MEMBERS = itemgetter(
+COMMIT_MEMBERS = (
     "dl_src", "dl_dst", "dl_type", "vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci",
     "mpls_lse", "mpls_lse1", "mpls_lse2", "nw_src", "nw_dst", "nw_proto", "nw_tos", "nw_ttl",
     "nw_frag", "ipv6_src", "ipv6_dst", "ipv6_label", "nd_target", "arp_sha", "arp_tha",
     "tp_src", "tp_dst", "skb_priority", "pkt_mark")
-_VLAN_MEMBERS = itemgetter("vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci")
-_MPLS_MEMBERS = itemgetter("dl_type", "mpls_lse", "mpls_lse1", "mpls_lse2")
-_META_MEMBERS = itemgetter("skb_priority", "pkt_mark")
+#: the members of the VLAN, MPLS and metadata checks of :func:`_commit_actions`
+VLAN_MEMBERS = ("vlan_tpid", "vlan_tci", "vlan1_tpid", "vlan1_tci")
+MPLS_MEMBERS = ("dl_type", "mpls_lse", "mpls_lse1", "mpls_lse2")
+META_MEMBERS = ("skb_priority", "pkt_mark")
+_COMMIT_MEMBERS = itemgetter(*COMMIT_MEMBERS)
+_VLAN_MEMBERS = itemgetter(*VLAN_MEMBERS)
+_MPLS_MEMBERS = itemgetter(*MPLS_MEMBERS)
+_META_MEMBERS = itemgetter(*META_MEMBERS)
 
 
 def _commit_actions(ctx: _Ctx) -> None:
