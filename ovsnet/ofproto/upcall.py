@@ -113,6 +113,9 @@ class XlateHandler:
         #: translate with the compiled core (:mod:`~ovsnet.ofproto.fastpath`)
         #: where it can; the Python translation does the rest
         self.fast = fastpath.AVAILABLE if fast is None else fast and fastpath.AVAILABLE
+        #: upcalls translated by the compiled core and by the Python translation
+        self.n_fast = 0
+        self.n_python = 0
         self._last: XlateResult | None = None
         #: the flow key of the last upcall if the compiled core translated it
         self._last_fast: bytes | None = None
@@ -220,6 +223,7 @@ class XlateHandler:
                 out = fastpath.translate_key(where[0], key, where[1])
                 if out is not None:
                     actions, mask = out
+                    self.n_fast += 1
                     self._last = None
                     self._last_fast = key
                     return self._reply(key, actions, mask, where[0].name)
@@ -228,6 +232,7 @@ class XlateHandler:
         except OfprotoError:
             return UpcallReply(b"", None)
         result = xlate(bridge, flow, generate=True, now=self.clock(), trace=False)
+        self.n_python += 1
         self._last, self._last_fast = result, None
         if result.slow:
             return UpcallReply(result.datapath_actions, None)

@@ -13,6 +13,7 @@ import pytest
 from ovsnet.bench import upcall as U
 from ovsnet.datapath.datapath import Datapath
 from ovsnet.ofproto import classifier as C
+from ovsnet.ofproto import fastpath
 from ovsnet.ofproto.upcall import XlateHandler
 
 
@@ -47,6 +48,13 @@ def test_every_packet_was_a_miss_and_installed(result: dict) -> None:
     assert main["upcalls"] == main["packets"] == main["installed_flows"]
     assert main["datapath_hits"] == 0
     assert main["outputs"] > 0
+    python = result["detail"]["python_translation"]
+    assert python["upcalls"] == python["installed_flows"] == python["packets"]
+    assert python["translated_by_python"] == python["packets"]
+    assert result["python_translation_upcalls_per_s"] == python["upcalls_per_s"]
+    if fastpath.AVAILABLE:
+        # the pipeline is all within the compiled core's vocabulary
+        assert main["translated_by_core"] == main["packets"] == result["translated_by_core"]
     if "cython" in C.IMPLEMENTATIONS:
         assert main["classifier"] == "cython"
         ref = result["detail"]["reference"]
@@ -71,23 +79,29 @@ def test_workload_check_catches_megaflow_hits() -> None:
     lengths = np.concatenate([lengths, lengths[:1]])
     in_ports = np.concatenate([in_ports, in_ports[:1]])
     with pytest.raises(RuntimeError, match="workload broken"):
-        U._upcall_run(flows, data, lengths, in_ports, 1)
+        U._upcall_run(flows, data, lengths, in_ports, 1, fast=fastpath.AVAILABLE)
 
 
-def test_both_classifiers_install_the_same_megaflows() -> None:
+def test_both_classifiers_and_the_compiled_core_install_the_same_megaflows() -> None:
     flows, hosts = U.pipeline()
     data, lengths, in_ports = U.traffic(hosts, 300, seed=5)
     tables = {}
-    for impl in C.IMPLEMENTATIONS:
+    ways = [(impl, False) for impl in C.IMPLEMENTATIONS]
+    if fastpath.AVAILABLE:
+        ways.append((C.DEFAULT_IMPLEMENTATION, True))
+    for impl, fast in ways:
         with U.classifier_implementation(impl):
             bridge = U.make_bridge(flows)
         assert bridge.tables[0].implementation == impl
-        dp = Datapath("system", handler=XlateHandler(bridge, clock=lambda: 0))
+        handler = XlateHandler(bridge, clock=lambda: 0, fast=fast)
+        dp = Datapath("system", handler=handler)
         for port in range(1, U.N_PORTS + 1):
             dp.add_port(f"vm{port}", port_no=port)
         dp.run_bursts(data, lengths, in_ports, np.arange(len(lengths), dtype=np.uint32))
-        tables[impl] = sorted((bytes(f.key), bytes(f.mask), bytes(f.actions)) for f in dp.flows())
-        assert len(tables[impl]) == 300
+        assert (handler.n_fast, handler.n_python) == ((300, 0) if fast else (0, 300))
+        tables[impl, fast] = sorted((bytes(f.key), bytes(f.mask), bytes(f.actions))
+                                    for f in dp.flows())
+        assert len(tables[impl, fast]) == 300
     assert len({tuple(t) for t in tables.values()}) == 1
 
 
