@@ -239,22 +239,63 @@ cdef inline object _prefix_mask(int n, int width):
 # The classifier's lookup on words (classifier.Classifier.lookup, the same walk
 # as native/_classifier.pyx's lookup_wc over the same indices)
 
+cdef tuple _trie64(object trie, uint64_t value, int n):
+    """``_trie_lookup`` (PrefixTrie.lookup) for a trie of at most 64 bits, the
+    shifts in C: ``(maskbits, plens)``."""
+    cdef list covered = trie._covered
+    cdef dict stored_by_len = trie._stored
+    cdef object plens = 0
+    cdef int plen, lo, hi, mid, depth
+    cdef PyObject *p
+    for plen_obj, stored_obj in stored_by_len.items():
+        plen = plen_obj
+        if <object>(value >> (n - plen)) in <dict>stored_obj:
+            plens |= <object>1 << plen
+    if not stored_by_len:
+        return 0, plens
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if <object>(value >> (n - mid)) in <dict>covered[mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    depth = lo
+    if depth >= n:
+        return n, plens
+    p = PyDict_GetItem(stored_by_len, depth)
+    if p != NULL and <object>(value >> (n - depth) if depth else 0) in <dict>p:
+        if <object>((value >> (n - depth - 1)) ^ 1) not in <dict>covered[depth + 1]:
+            return depth, plens
+    return depth + 1, plens
+
+
 cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
-    cdef list pvector = cls._pv_fast
-    cdef list priorities = cls._pv_pri
-    cdef tuple tries = cls._tries_fast
+    """``classifier_lookup__`` with wildcard tracking, on words.
+
+    The subtables' word indices (``_Subtable.word_indices``/``word_rules``)
+    are keyed by the masked values packed as 64-bit host-order words, stage
+    after stage, so each stage's probe is one bytes object built from a C
+    buffer.
+    """
+    cdef tuple view = cls._word_view
+    cdef list pvector = <list>PyTuple_GET_ITEM(view, 0)
+    cdef list priorities = <list>PyTuple_GET_ITEM(view, 1)
+    cdef tuple tries = <tuple>PyTuple_GET_ITEM(view, 2)
     cdef Py_ssize_t n_tries = PyTuple_GET_SIZE(tries)
     cdef list trie_ctx = [None] * n_tries if n_tries else None
     cdef object hard = None
     cdef long hard_pri = -1
     cdef Py_ssize_t k, n_sub = len(pvector)
-    cdef tuple fast, stage_no, stage_items, items, item, trie_plen, trie, ctx, acc, grown
+    cdef tuple fast, stage_no, stage_items, items, item, trie_plen, trie, ctx
     cdef list indices
-    cdef Py_ssize_t n_acc, n, i, j, m, n_stages
-    cdef int stage, plen, maskbits, width, ports_mask_len, s, tword
+    cdef Py_ssize_t n, i, j, m, n_stages
+    cdef int stage, plen, maskbits, width, ports_mask_len, s, tword, pos
     cdef bint skipped, twide
-    cdef object rules, pm, plens, value
-    cdef uint64_t ports_mask, pvalue, bits, src_bits, dst_bits
+    cdef object rules, pm, plens, probe, mask
+    cdef uint64_t ports_mask, pvalue, bits, src_bits, dst_bits, v
+    cdef uint64_t buf[2 * MAXW]
     for k in range(n_sub):
         if <long>priorities[k] <= hard_pri:
             break
@@ -262,9 +303,9 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
         n = fast[0]
         stage_no = fast[1]
         stage_items = fast[10]
-        indices = fast[3]
+        indices = fast[12]
         trie_plen = fast[5]
-        acc = ()
+        pos = 0
         rules = None
         n_stages = -1  # >= 0: the subtable cannot match; un-wildcard this many stages
         i = 0
@@ -283,7 +324,10 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
                     ctx = trie_ctx[j]
                     if ctx is None:
                         if trie[2] is None or <object>flow[W_DL_TYPE] == trie[2]:
-                            ctx = _trie_lookup(trie[4], _get(flow, tword, twide))
+                            if twide:
+                                ctx = _trie_lookup(trie[4], _get(flow, tword, True))
+                            else:
+                                ctx = _trie64(trie[4], flow[tword], width)
                         else:
                             ctx = (0, -1)  # prerequisites not met: never skip
                         trie_ctx[j] = ctx
@@ -302,37 +346,34 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
                 if skipped:
                     n_stages = i
                     break
+            # this stage's masked values, after the earlier stages' ones
             items = <tuple>PyTuple_GET_ITEM(stage_items, i)
-            n_acc = PyTuple_GET_SIZE(acc)
-            grown = PyTuple_New(n_acc + PyTuple_GET_SIZE(items))
-            for m in range(n_acc):
-                value = <object>PyTuple_GET_ITEM(acc, m)
-                Py_INCREF(value)
-                PyTuple_SET_ITEM(grown, m, value)
             for m in range(PyTuple_GET_SIZE(items)):
                 item = <tuple>PyTuple_GET_ITEM(items, m)
                 s = <int><object>PyTuple_GET_ITEM(item, 0)
+                mask = <object>PyTuple_GET_ITEM(item, 1)
                 if <bint><object>PyTuple_GET_ITEM(item, 2):
-                    value = _get(flow, s, True) & <object>PyTuple_GET_ITEM(item, 1)
+                    buf[pos] = flow[s] & <uint64_t>(mask >> 64)
+                    buf[pos + 1] = flow[s + 1] & <uint64_t>(mask & _M64)
+                    pos += 2
                 else:
-                    value = flow[s] & <uint64_t><object>PyTuple_GET_ITEM(item, 1)
-                Py_INCREF(value)
-                PyTuple_SET_ITEM(grown, n_acc + m, value)
-            acc = grown
+                    buf[pos] = flow[s] & <uint64_t>mask
+                    pos += 1
+            probe = PyBytes_FromStringAndSize(<char *>buf, pos * 8)
             if i < n:
-                if acc not in <dict>indices[i]:
+                if PyDict_GetItem(<dict>indices[i], probe) == NULL:
                     n_stages = i + 1
                     break
                 i += 1
                 continue
-            rules = (<dict>fast[4]).get(acc)
+            rules = (<dict>fast[13]).get(probe)
             if rules is None:
                 ports_mask_len = fast[7]
                 if ports_mask_len:
                     # final-stage miss with the ports trie (CVE-2023-5366 fix)
                     ports_mask = <uint64_t>fast[6]
                     pvalue = ((flow[W_TP_SRC] << 16) | flow[W_TP_DST]) & ports_mask
-                    maskbits = _trie_lookup(fast[8], <object>pvalue)[0]
+                    maskbits = _trie64(fast[8], pvalue, 32)[0]
                     bits = ports_mask & <uint64_t>_prefix_mask(maskbits, 32)
                     src_bits = (bits >> 16) | wc[W_TP_SRC]
                     dst_bits = (bits & 0xFFFF) | wc[W_TP_DST]
@@ -593,15 +634,17 @@ cdef int _output(xctx *c, object bridge, uint64_t port) except -1:
 
 
 cdef object _program(object rule):
-    """The rule's compiled actions (None: not translatable here)."""
-    actions = rule.payload.actions
-    cdef PyObject *p = PyDict_GetItem(_programs, id(actions))
-    if p != NULL and (<tuple>p)[0] is actions:
-        return (<tuple>p)[1]
-    program = _compile(actions)
+    """The rule's compiled actions (None: not translatable here), remembered
+    by the rule's payload (the flow, whose actions never change)."""
+    payload = rule.payload
+    cdef object key = <object>(<Py_ssize_t><void *>payload)
+    cdef PyObject *p = PyDict_GetItem(_programs, key)
+    if p != NULL and <object>PyTuple_GET_ITEM(<tuple>p, 0) is payload:
+        return <object>PyTuple_GET_ITEM(<tuple>p, 1)
+    program = _compile(payload.actions)
     if len(_programs) >= PROGRAM_CACHE_MAX:
         _programs.clear()
-    _programs[id(actions)] = (actions, program)
+    _programs[key] = (payload, program)  # holds the payload: its address stays its own
     return program
 
 
@@ -933,3 +976,14 @@ cdef void _from_members_wc(xctx *c, dict masks) except *:
             c.wc[s + 1] = <uint64_t>(value & _M64)
         else:
             c.wc[s] = <uint64_t>value
+
+
+def lookup_flow(object cls, dict members):
+    """The classifier ``cls``'s lookup of an ``OfFlow``'s members on words:
+    ``(rule or None, {member: mask} of the non-zero wildcards)``, for tests
+    against ``Classifier.lookup``."""
+    cdef xctx c
+    _from_members(&c, members)
+    memset(c.wc, 0, sizeof(c.wc))
+    rule = _lookup(cls, c.flow, c.wc)
+    return rule, _to_members(c.wc)

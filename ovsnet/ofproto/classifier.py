@@ -41,6 +41,7 @@ matches and rule versions are not modelled either.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from typing import Any
@@ -319,7 +320,7 @@ class _Subtable:
     """``struct cls_subtable``: the rules sharing one mask, with staged indices."""
 
     __slots__ = ("mask", "stage_items", "stage_members", "stage_masks", "stage_get", "stage_no",
-                 "n_indices", "indices", "rules", "trie_plen", "ports_mask",
+                 "n_indices", "indices", "rules", "word_indices", "word_rules", "trie_plen", "ports_mask",
                  "ports_mask_len", "ports_trie", "max_priority", "n_rules", "fast")
 
     def __init__(self, mask: tuple[tuple[str, int], ...], tries: list[_Trie]):
@@ -340,6 +341,11 @@ class _Subtable:
         self.stage_get = tuple(_getter(ms) for ms in self.stage_members)
         self.indices: list[dict[tuple[int, ...], int]] = [{} for _ in range(self.n_indices)]
         self.rules: dict[tuple[int, ...], list[ClsRule]] = {}
+        # The same indices and rule lists keyed by the masked values as the
+        # compiled translation core packs them (:func:`_pack_words`): each
+        # member's value as 64-bit words in host order, high word first.
+        self.word_indices: list[dict[bytes, int]] = [{} for _ in range(self.n_indices)]
+        self.word_rules: dict[bytes, list[ClsRule]] = {}
         self.trie_plen: list[int] = []
         self.set_tries(tries)
         md = dict(mask)
@@ -366,11 +372,16 @@ class _Subtable:
                      # the same items by word of the compiled translation core's
                      # flow (native/_xlate.pyx): (word, mask, 128 bits wide)
                      tuple(_word_items(items) for items in self.stage_items),
-                     _word_items(self.mask))
+                     _word_items(self.mask), self.word_indices, self.word_rules)
 
     def stage_values(self, i: int, flow: Any) -> tuple[int, ...]:
         vals = self.stage_get[i](flow)
         return tuple(v & m for v, m in zip(vals, self.stage_masks[i], strict=True))
+
+    def rule_stage_words(self, values: list[tuple[int, ...]]) -> list[bytes]:
+        """:meth:`rule_stage_values`' tuples packed as the compiled core packs them."""
+        members = [m for ms in self.stage_members for m in ms]  # the values' order
+        return [_pack_words(acc, members) for acc in values]
 
     def rule_stage_values(self, rule: ClsRule) -> list[tuple[int, ...]]:
         """The rule's masked values, cumulatively per stage (what OVS hashes)."""
@@ -385,6 +396,18 @@ class _Subtable:
 
 def _word_items(items: Iterable[tuple[str, int]]) -> tuple[tuple[int, int, bool], ...]:
     return tuple((WORD_OF[m], mask, OF_MEMBERS[m] > 64) for m, mask in items)
+
+
+def _pack_words(values: tuple[int, ...], members: list[str]) -> bytes:
+    """Masked values of the first ``len(values)`` of ``members`` as one 8-byte
+    host-order word each, two (high first) for 128-bit members."""
+    out = []
+    for value, member in zip(values, members, strict=False):
+        if OF_MEMBERS[member] > 64:
+            out.append((value >> 64).to_bytes(8, sys.byteorder))
+            value &= (1 << 64) - 1
+        out.append(value.to_bytes(8, sys.byteorder))
+    return b"".join(out)
 
 
 def _getter(members: tuple[str, ...]) -> Any:
@@ -432,6 +455,7 @@ class Classifier:
         self._tries_fast: tuple[tuple[str, int, int | None, int, PrefixTrie, int], ...] = ()
         self._pv_fast: list[tuple] = []
         self._pv_pri: list[int] = []
+        self._word_view: tuple[list[tuple], list[int], tuple] = ([], [], ())
         self._n_rules = 0
         self.set_prefix_fields(prefixes)
 
@@ -513,12 +537,16 @@ class Classifier:
         rule._subtable = st
         if rules is None:
             st.rules[full] = [rule]
+            words = st.rule_stage_words(stage_vals)
+            st.word_rules[words[-1]] = st.rules[full]  # the same list
             self._trie_update(st, rule, +1)
             if st.ports_mask_len:
                 st.ports_trie.insert(self._rule_ports(rule), st.ports_mask_len)
             for i in range(st.n_indices):
                 idx = st.indices[i]
                 idx[stage_vals[i]] = idx.get(stage_vals[i], 0) + 1
+                widx = st.word_indices[i]
+                widx[words[i]] = widx.get(words[i], 0) + 1
         else:
             for pos, old in enumerate(rules):
                 if old.priority == rule.priority:
@@ -552,11 +580,14 @@ class Classifier:
         rule._subtable = None
         if not rules:
             del st.rules[full]
+            words = st.rule_stage_words(stage_vals)
+            del st.word_rules[words[-1]]
             if st.ports_mask_len:
                 st.ports_trie.remove(self._rule_ports(rule), st.ports_mask_len)
             self._trie_update(st, rule, -1)
             for i in range(st.n_indices):
                 _dec(st.indices[i], stage_vals[i])
+                _dec(st.word_indices[i], words[i])
         st.n_rules -= 1
         self._n_rules -= 1
         if st.n_rules == 0:
@@ -575,6 +606,8 @@ class Classifier:
         self._pvector.sort(key=lambda s: -s.max_priority)
         self._pv_fast = [st.fast for st in self._pvector]
         self._pv_pri = [st.max_priority for st in self._pvector]
+        #: what the compiled translation core reads, in one attribute
+        self._word_view = (self._pv_fast, self._pv_pri, self._tries_fast)
 
     def _trie_update(self, st: _Subtable, rule: ClsRule, delta: int) -> None:
         md = rule.match
