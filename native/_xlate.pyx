@@ -197,6 +197,12 @@ def configure(dict cfg):
     _configured = True
 
 
+cdef void _check_configured() except *:
+    if not _configured:
+        raise RuntimeError("ovsnet._xlate is not configured: import ovsnet.ofproto.fastpath, "
+                           "which configures it")
+
+
 # ------------------------------------------------------------------------------
 # Words as Python integers
 
@@ -891,8 +897,7 @@ def xlate_flow(object bridge, dict members):
     non-zero masks, or None when the Python translation must do it.
     """
     cdef xctx c
-    if not _configured:
-        raise RuntimeError("ovsnet._xlate is not configured (import ovsnet.ofproto.fastpath)")
+    _check_configured()
     _from_members(&c, members)
     if _xlate(&c, bridge):
         return None
@@ -910,8 +915,7 @@ def xlate_key(object bridge, bytes raw, int in_port):
     cdef xctx c
     cdef const uint8_t *p
     cdef int i, s, size
-    if not _configured:
-        raise RuntimeError("ovsnet._xlate is not configured (import ovsnet.ofproto.fastpath)")
+    _check_configured()
     if len(raw) != KEY_BYTES:
         raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
     p = <const uint8_t *>PyBytes_AS_STRING(raw)
@@ -940,6 +944,7 @@ def key_words(bytes raw):
     cdef xctx c
     cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(raw)
     cdef int i, s, size
+    _check_configured()
     if len(raw) != KEY_BYTES:
         raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
     memset(c.flow, 0, sizeof(c.flow))
@@ -960,6 +965,7 @@ def key_mask(dict masks):
     """A member mask dictionary as a flow-key mask, through the words (for tests
     against ``of_flow.key_mask_of``)."""
     cdef xctx c
+    _check_configured()
     memset(c.wc, 0, sizeof(c.wc))
     _from_members_wc(&c, masks)
     return _key_mask(c.wc)
@@ -978,12 +984,15 @@ cdef void _from_members_wc(xctx *c, dict masks) except *:
             c.wc[s] = <uint64_t>value
 
 
-def lookup_flow(object cls, dict members):
-    """The classifier ``cls``'s lookup of an ``OfFlow``'s members on words:
-    ``(rule or None, {member: mask} of the non-zero wildcards)``, for tests
-    against ``Classifier.lookup``."""
+def lookup_flow(object cls, dict members, dict masks=None):
+    """The classifier ``cls``'s lookup of an ``OfFlow``'s members on words,
+    starting from the wildcards ``masks``: ``(rule or None, {member: mask} of
+    the non-zero wildcards)``, for tests against ``Classifier.lookup``."""
     cdef xctx c
+    _check_configured()
     _from_members(&c, members)
     memset(c.wc, 0, sizeof(c.wc))
+    if masks:
+        _from_members_wc(&c, masks)
     rule = _lookup(cls, c.flow, c.wc)
     return rule, _to_members(c.wc)
