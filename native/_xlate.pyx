@@ -53,6 +53,11 @@ DEF OP_SET_TTL = 8
 DEF OP_SET_L4 = 9
 DEF OP_DEC_TTL = 10
 DEF OP_WRITE_METADATA = 11
+DEF OP_MOVE = 12
+DEF OP_OUTPUT_REG = 13
+DEF OP_PUSH = 14
+DEF OP_POP = 15
+DEF MAX_STACK = 64
 
 DEF ETH_TYPE_IP = 0x0800
 DEF ETH_TYPE_IPV6 = 0x86DD
@@ -87,6 +92,8 @@ cdef struct xctx:
     int resubmits
     int table_id
     bint slow
+    uint64_t stack[MAX_STACK]  # ctx->stack, for the subfields of at most 64 bits
+    int n_stack
 
 
 # ------------------------------------------------------------------------------
@@ -107,6 +114,11 @@ cdef int _n_lse = 0
 cdef int _lse[MAX_LIST]
 cdef int _n_tun = 0
 cdef int _tun[MAX_LIST]
+# what a patch port's peer sees cleared, and the tunnel wildcards it keeps apart
+cdef int _n_patch_cleared = 0
+cdef int _patch_cleared[MAX_LIST * 2]
+cdef int _n_tunnel_wc = 0
+cdef int _tunnel_wc[MAX_LIST]
 # words commit_odp_actions compares, and those of its VLAN, MPLS and metadata checks
 cdef int _n_commit = 0
 cdef int _commit_words[MAX_LIST * 2]
@@ -171,6 +183,8 @@ def configure(dict cfg):
     _fill(_nonpacket, &_n_nonpacket, cfg["nonpacket"], MAX_LIST)
     _fill(_lse, &_n_lse, cfg["lse"], MAX_LIST)
     _fill(_tun, &_n_tun, cfg["tun"], MAX_LIST)
+    _fill(_patch_cleared, &_n_patch_cleared, cfg["patch_cleared"], MAX_LIST * 2)
+    _fill(_tunnel_wc, &_n_tunnel_wc, cfg["tunnel_wc"], MAX_LIST)
     _fill(_commit_words, &_n_commit, cfg["commit_words"], MAX_LIST * 2)
     _fill(_vlan_words, &_n_vlan, cfg["vlan_words"], MAX_LIST)
     _fill(_mpls_words, &_n_mpls, cfg["mpls_words"], MAX_LIST)
@@ -609,8 +623,10 @@ cdef int _compose_output(xctx *c, object bridge, uint64_t ofport) except -1:
     port = <object>p
     if port.no_fwd:
         return OK  # "OFPPC_NO_FWD set, skipping output"
-    if port.peer is not None or port.tunnel is not None or port.odp_port is None:
-        return FALLBACK  # patch and tunnel ports are the Python translation's
+    if port.peer is not None:
+        return _patch_output(c, bridge, port)
+    if port.tunnel is not None or port.odp_port is None:
+        return FALLBACK  # tunnel ports are the Python translation's
     if _commit_actions(c):
         return FALLBACK
     if c.odp_len + 8 > MAX_ODP:
@@ -621,6 +637,38 @@ cdef int _compose_output(xctx *c, object bridge, uint64_t ofport) except -1:
     memcpy(&c.odp[c.odp_len], &odp, 4)
     c.odp_len += 4
     return OK
+
+
+cdef int _patch_output(xctx *c, object bridge, object port) except -1:
+    """``patch_port_output`` (xlate._patch_output): translate on in the peer
+    bridge from table 0, the packet entering on the peer port with metadata,
+    registers and tunnel metadata cleared and a fresh stack; then the flow,
+    the stack and the tunnel wildcards are restored. The base flow keeps what
+    the peer committed."""
+    cdef uint64_t saved_flow[MAXW]
+    cdef uint64_t saved_stack[MAX_STACK]
+    cdef uint64_t saved_tnl_wc[MAX_LIST]
+    cdef int saved_n_stack = c.n_stack, i, r
+    peer = bridge.peer_of(port)
+    if peer is None:
+        return OK  # "patch port ... has no peer, skipping output"
+    peer_bridge, peer_port = peer
+    memcpy(saved_flow, c.flow, sizeof(saved_flow))
+    memcpy(saved_stack, c.stack, sizeof(saved_stack))
+    c.n_stack = 0
+    c.flow[W_IN_PORT] = <uint64_t>peer_port.ofport
+    for i in range(_n_patch_cleared):
+        c.flow[_patch_cleared[i]] = 0
+    for i in range(_n_tunnel_wc):
+        saved_tnl_wc[i] = c.wc[_tunnel_wc[i]]
+        c.wc[_tunnel_wc[i]] = 0
+    r = _table_action(c, peer_bridge, c.flow[W_IN_PORT], 0)
+    for i in range(_n_tunnel_wc):  # the calling bridge's tunnel wildcards come back
+        c.wc[_tunnel_wc[i]] = saved_tnl_wc[i]
+    memcpy(c.flow, saved_flow, sizeof(saved_flow))
+    memcpy(c.stack, saved_stack, sizeof(saved_stack))
+    c.n_stack = saved_n_stack
+    return r
 
 
 cdef int _output(xctx *c, object bridge, uint64_t port) except -1:
@@ -656,6 +704,27 @@ cdef object _program(object rule):
 
 cdef inline void _mask_all(xctx *c, int s):
     c.wc[s] |= _ones[s]
+
+
+cdef inline uint64_t _sf_get(xctx *c, tuple op, int at):
+    """The value of the subfield ``op[at:at + 6]`` (fastpath._subfield)."""
+    cdef int s = op[at]
+    cdef uint64_t bits = <uint64_t>op[at + 1]
+    cdef int shift = op[at + 2], ofs = op[at + 3]
+    return (((c.flow[s] & bits) >> shift) >> ofs) & <uint64_t>op[at + 4]
+
+
+cdef inline void _sf_mask(xctx *c, tuple op, int at):
+    c.wc[<int>op[at]] |= <uint64_t>op[at + 5]
+
+
+cdef inline void _sf_set(xctx *c, tuple op, int at, uint64_t value):
+    """``_set_subfield``: write ``value`` into the subfield ``op[at:at + 6]``."""
+    cdef int s = op[at]
+    cdef int shift = op[at + 2], ofs = op[at + 3]
+    cdef uint64_t m = <uint64_t>op[at + 5]
+    cdef uint64_t v = ((value << ofs) << shift) & <uint64_t>op[at + 1]
+    c.flow[s] = ((c.flow[s] & ~m) | (v & m)) & _ones[s]
 
 
 cdef int _do_actions(xctx *c, object bridge, object rule) except -1:
@@ -727,6 +796,28 @@ cdef int _do_actions(xctx *c, object bridge, object rule) except -1:
         elif code == OP_WRITE_METADATA:
             keep = <uint64_t>op[2]  # the mask
             c.flow[W_METADATA] = (c.flow[W_METADATA] & ~keep) | (<uint64_t>op[1] & keep)
+        elif code == OP_MOVE:  # source at op[1:7], destination at op[7:13]
+            v = _sf_get(c, op, 1)
+            _sf_mask(c, op, 1)
+            _sf_mask(c, op, 7)
+            _sf_set(c, op, 7, v)
+        elif code == OP_OUTPUT_REG:
+            v = _sf_get(c, op, 1)
+            if v <= 0xFFFF:
+                _sf_mask(c, op, 1)
+                r = _output(c, bridge, v)
+        elif code == OP_PUSH:
+            if c.n_stack >= MAX_STACK:
+                return FALLBACK
+            _sf_mask(c, op, 1)
+            c.stack[c.n_stack] = _sf_get(c, op, 1)
+            c.n_stack += 1
+        elif code == OP_POP:
+            if c.n_stack == 0:
+                return FALLBACK  # "stack underflow" is the Python translation's error
+            c.n_stack -= 1
+            _sf_mask(c, op, 1)
+            _sf_set(c, op, 1, c.stack[c.n_stack] & <uint64_t>op[5])
         else:
             return FALLBACK
         if r:
@@ -805,6 +896,7 @@ cdef int _xlate(xctx *c, object bridge) except -1:
     c.resubmits = 0
     c.table_id = 0
     c.slow = False
+    c.n_stack = 0
     # xlate_wc_init
     wc[W_IN_PORT] = _ones[W_IN_PORT]
     wc[W_DL_TYPE] = _ones[W_DL_TYPE]

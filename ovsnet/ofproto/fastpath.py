@@ -5,7 +5,8 @@ patch and tunnel ports, the trace. It is also, per upcall, tens of
 microseconds of Python. Most upcalls of a production pipeline only look rules
 up, load registers and metadata, rewrite addresses, decrement the TTL, go to
 other tables and output to datapath ports; this module translates exactly
-those in compiled code:
+those (and moves, output to a register's port and the stack, on plain
+fields, and patch ports into other bridges) in compiled code:
 
 - the flow, the datapath's copy of it (``base``), the wildcards and the
   datapath actions are C arrays (the flow as 64-bit words, laid out by
@@ -23,12 +24,15 @@ its own C context: :func:`translate` and :func:`translate_key` then return
 core gives up on
 
 - a rule whose actions :func:`compile_actions` refuses (NORMAL, FLOOD, ALL,
-  CONTROLLER, learn, clone, VLAN, MPLS and tunnel actions, moves, the stack,
-  write_actions, enqueue, set_field of a field with prerequisites or of a
-  member outside :data:`SETTABLE` ...);
-- output to a patch or tunnel port, a packet with tunnel metadata or an inner
+  CONTROLLER, learn, clone, VLAN, MPLS and tunnel actions, write_actions,
+  enqueue, a set_field, move or stack pop writing a field with
+  prerequisites or a member outside :data:`SETTABLE`, a move, output or
+  stack push reading a field with prerequisites or the extended registers
+  ...);
+- output to a tunnel port, a packet with tunnel metadata or an inner
   802.1Q header (``vlan-limit``), an MPLS or VLAN change to commit;
 - a TTL exception, the depth or resubmit limits, more than 4 kB of actions,
+  a stack deeper than 64 entries or a pop from an empty one,
   and a translation that ends slow-pathed (ND, ARP or ICMP rewrites).
 
 So side effects (MAC learning, learned flows) only ever happen in Python.
@@ -43,6 +47,7 @@ from typing import Any
 
 from ovsnet.datapath.odp_attrs import ActionAttr
 from ovsnet.ofproto import ofp_actions as A
+from ovsnet.ofproto import tunnel as tnl
 from ovsnet.ofproto import xlate as _x
 from ovsnet.ofproto.bridge import Bridge
 from ovsnet.ofproto.classifier import ALL_ONES
@@ -84,6 +89,28 @@ OP_SET_TTL = 8
 OP_SET_L4 = 9
 OP_DEC_TTL = 10
 OP_WRITE_METADATA = 11
+OP_MOVE = 12
+OP_OUTPUT_REG = 13
+OP_PUSH = 14
+OP_POP = 15
+
+
+def _subfield(sf: A.Subfield, dst: bool) -> tuple[int, ...] | None:
+    """A subfield in the core's terms: ``(word, field bits of the member, the
+    field's shift in the member, offset, all-ones of its width, its wildcard
+    bits)``; None unless it is part of one member of at most 64 bits (no
+    ``xreg``/``xxreg``, no ``in_port_oxm``) whose field needs no
+    prerequisite, and, as a destination, a member of :data:`SETTABLE`."""
+    fld = sf.field
+    parts = _x._field_parts(fld)
+    if (len(parts) != 1 or parts[0][1] != 0 or fld.name == "in_port_oxm"
+            or fld.prereq not in ("none", "ethernet")):
+        return None
+    member, _shift, bits = parts[0]
+    if OF_MEMBERS[member] > 64 or dst and member not in SETTABLE:
+        return None
+    ones = (1 << sf.n_bits) - 1
+    return WORD_OF[member], bits, fld.shift, sf.ofs, ones, ((ones << sf.ofs) << fld.shift) & bits
 
 #: reserved ports the core outputs to itself
 _OUTPUT_PORTS = frozenset((OFPP_IN_PORT, OFPP_TABLE, OFPP_LOCAL, OFPP_NONE))
@@ -133,6 +160,26 @@ def compile_actions(actions: tuple[A.Action, ...]) -> tuple[tuple[int, ...], ...
             ops.append((OP_DEC_TTL,))
         elif kind is A.WriteMetadata:
             ops.append((OP_WRITE_METADATA, a.metadata, a.mask))
+        elif kind is A.RegMove:
+            src, dst = _subfield(a.src, False), _subfield(a.dst, True)
+            if src is None or dst is None:
+                return None
+            ops.append((OP_MOVE, *src, *dst))
+        elif kind is A.OutputReg:
+            src = _subfield(a.src, False)
+            if src is None:
+                return None
+            ops.append((OP_OUTPUT_REG, *src))
+        elif kind is A.StackPush:
+            src = _subfield(a.subfield, False)
+            if src is None:
+                return None
+            ops.append((OP_PUSH, *src))
+        elif kind is A.StackPop:
+            dst = _subfield(a.subfield, True)
+            if dst is None:
+                return None
+            ops.append((OP_POP, *dst))
         elif kind is A.Note:
             continue
         else:
@@ -176,6 +223,8 @@ def _config() -> dict[str, Any]:
             "vlan_tpid", "vlan1_tpid", "metadata")},
         "ones": ones,
         "nonpacket": _words(sorted(_x._NON_PACKET)),
+        "patch_cleared": _words(_x.PATCH_CLEARED_MEMBERS),
+        "tunnel_wc": _words(tnl.TUNNEL_MEMBERS),
         "lse": _words(_x._LSE),
         "tun": _words(sorted(_x._TUN_MEMBERS)),
         "commit_words": _words(_x.COMMIT_MEMBERS),

@@ -1129,6 +1129,10 @@ def _restore_flow(flow: OfFlow, saved: OfFlow) -> None:
     flow.assign(saved)
 
 
+#: what the peer bridge of a patch port sees cleared: metadata, tunnel metadata, registers
+PATCH_CLEARED_MEMBERS = ("metadata", *tnl.TUNNEL_MEMBERS, *(f"reg{i}" for i in range(16)))
+
+
 def _patch_output(ctx: _Ctx, port) -> None:
     """``patch_port_output``: continue in the peer bridge, then carry on unchanged.
 
@@ -1147,10 +1151,7 @@ def _patch_output(ctx: _Ctx, port) -> None:
     saved = flow.copy(), ctx.stack, ctx.action_set, ctx.bridge, ctx.step
     ctx.stack, ctx.action_set = [], []
     flow.in_port = peer_port.ofport
-    flow.metadata = 0
-    for name in ("tun_id", "tun_src", "tun_dst", "tun_ipv6_src", "tun_ipv6_dst", "tun_flags",
-                 "tun_tos", "tun_ttl", "tun_tp_src", "tun_tp_dst",
-                 *(f"reg{i}" for i in range(16))):
+    for name in PATCH_CLEARED_MEMBERS:
         setattr(flow, name, 0)
     tnl_wc = {m: ctx.wc.masks.pop(m) for m in tnl.TUNNEL_MEMBERS if m in ctx.wc.masks}
     ctx.report(f'bridge("{peer_bridge.name}")')
