@@ -29,7 +29,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTu
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from ovsnet._classifier cimport _trie_lookup
+from ovsnet._classifier cimport _trie_lookup, _ufid_hash
 
 DEF MAXW = 80           # words of a flow (of_flow.N_WORDS must not exceed it)
 DEF MAX_ODP = 4096      # datapath action bytes translated here; more go to Python
@@ -1028,6 +1028,27 @@ def xlate_key(object bridge, bytes raw, int in_port):
     if _xlate(&c, bridge):
         return None
     return PyBytes_FromStringAndSize(<char *>c.odp, c.odp_len), _key_mask(c.wc)
+
+
+def xlate_upcall(object bridge, bytes raw, int in_port):
+    """:func:`xlate_key` for an upcall: ``(datapath actions, megaflow mask,
+    UFID)`` with the UFID ``megaflow.masked_ufid(raw, mask)``, or None."""
+    cdef uint8_t both[2 * KEY_BYTES]
+    cdef uint8_t ufid[16]
+    cdef const uint8_t *k
+    cdef const uint8_t *m
+    cdef int i
+    out = xlate_key(bridge, raw, in_port)
+    if out is None:
+        return None
+    mask = <bytes>out[1]
+    k = <const uint8_t *>PyBytes_AS_STRING(raw)
+    m = <const uint8_t *>PyBytes_AS_STRING(mask)
+    for i in range(KEY_BYTES):
+        both[i] = k[i] & m[i]
+    memcpy(&both[KEY_BYTES], m, KEY_BYTES)
+    _ufid_hash(both, 2 * KEY_BYTES, ufid)
+    return out[0], mask, PyBytes_FromStringAndSize(<char *>ufid, 16)
 
 
 def key_words(bytes raw):

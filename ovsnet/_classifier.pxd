@@ -8,3 +8,8 @@
 """
 
 cdef tuple _trie_lookup(object trie, object value)
+
+from libc.stdint cimport uint8_t
+
+# ``derive_ufid``'s hash (128-bit murmur3) of ``n`` bytes at ``p`` into ``out[16]``
+cdef void _ufid_hash(const uint8_t *p, size_t n, uint8_t *out) noexcept nogil

@@ -60,7 +60,8 @@ from ovsnet.ofproto.ofp_fields import (
     OFPP_TABLE,
 )
 
-__all__ = ["AVAILABLE", "SETTABLE", "compile_actions", "translate", "translate_key"]
+__all__ = ["AVAILABLE", "SETTABLE", "compile_actions", "translate", "translate_key",
+           "translate_upcall"]
 
 _native: Any
 try:
@@ -268,3 +269,10 @@ def translate_key(bridge: Bridge, raw: bytes, in_port: int) -> tuple[bytes, byte
         return None
     return _native.xlate_key(bridge, raw, in_port)
 
+
+def translate_upcall(bridge: Bridge, raw: bytes, in_port: int) -> tuple[bytes, bytes, bytes] | None:
+    """:func:`translate_key` plus the megaflow's UFID
+    (:func:`~ovsnet.datapath.megaflow.masked_ufid` of ``raw`` and the mask)."""
+    if _native is None:
+        return None
+    return _native.xlate_upcall(bridge, raw, in_port)

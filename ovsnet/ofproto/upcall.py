@@ -126,6 +126,8 @@ class XlateHandler:
         #: odp port -> the bridges whose tunnel ports may receive on it (its
         #: owner first), for the tunnel vports several bridges share
         self._candidates: dict[int, list[Bridge]] = {}
+        #: odp port -> (owner bridge, OpenFlow port) for the plain (non-tunnel) ports
+        self._plain_inputs: dict[int, tuple[Bridge, int]] = {}
         self._map_versions: tuple[int, ...] | None = None
         self._dirty = False
         self._versions = self._current_versions()
@@ -161,6 +163,11 @@ class XlateHandler:
             self._candidates = {
                 no: [owner, *(b for b, names in ports if b is not owner and no in names)]
                 for no, owner in self._odp_map.items()}
+            self._plain_inputs = {}
+            for no, owner in self._odp_map.items():
+                port = owner._by_odp.get(no)
+                if port is not None and port.tunnel is None:
+                    self._plain_inputs[no] = owner, port.ofport
             self._map_versions = versions
         return self._odp_map.get(odp_port)
 
@@ -205,13 +212,9 @@ class XlateHandler:
         translate: one from a plain datapath port (not a tunnel vport)."""
         odp_port = int.from_bytes(raw[_IN_PORT_OFFSET:_IN_PORT_OFFSET + _IN_PORT_SIZE],
                                   sys.byteorder)
-        bridge = self.bridge_of_odp(odp_port)
-        if bridge is None:
+        if self.bridge_of_odp(odp_port) is None:
             return None
-        port = bridge._by_odp.get(odp_port)
-        if port is None or port.tunnel is not None:
-            return None
-        return bridge, port.ofport
+        return self._plain_inputs.get(odp_port)
 
     def handle(self, upcall: Upcall) -> UpcallReply | None:
         if upcall.kind != "miss":
@@ -220,13 +223,16 @@ class XlateHandler:
         if self.fast:
             where = self._fast_input(key)
             if where is not None:
-                out = fastpath.translate_key(where[0], key, where[1])
+                out = fastpath.translate_upcall(where[0], key, where[1])
                 if out is not None:
-                    actions, mask = out
+                    actions, mask, ufid = out
                     self.n_fast += 1
                     self._last = None
                     self._last_fast = key
-                    return self._reply(key, actions, mask, where[0].name)
+                    if not self.track_ukeys:
+                        return UpcallReply(actions, mask)
+                    self.ukeys[ufid] = Ukey(ufid, key, mask, actions, where[0].name)
+                    return UpcallReply(actions, mask, ufid)
         try:
             bridge, flow = self.flow_of_key(key)
         except OfprotoError:

@@ -18,6 +18,7 @@ import pytest
 
 from ovsnet.datapath.datapath import Upcall
 from ovsnet.datapath.flow_key import extract
+from ovsnet.datapath.megaflow import masked_ufid
 from ovsnet.ofproto import fastpath
 from ovsnet.ofproto.bridge import Bridge, connect_patch
 from ovsnet.ofproto.of_flow import OfFlow
@@ -169,6 +170,8 @@ def test_core_agrees_with_python_translation(seed: int) -> None:
         assert got[0] == want.datapath_actions, seed
         assert got[1] == {m: v for m, v in want.wc.masks.items() if v}, seed
         assert got_key == (want.datapath_actions, wc_to_key_mask(want.wc)), seed
+        actions, mask, ufid = fastpath.translate_upcall(a, key.raw, port)
+        assert (actions, mask) == got_key and ufid == masked_ufid(key.raw, mask)
 
 
 def test_core_translates_most_of_these_pipelines() -> None:
