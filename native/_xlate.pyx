@@ -27,6 +27,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 from ovsnet._classifier cimport _trie_lookup, _ufid_hash
@@ -58,6 +59,7 @@ DEF OP_OUTPUT_REG = 13
 DEF OP_PUSH = 14
 DEF OP_POP = 15
 DEF MAX_STACK = 64
+DEF MAX_TRIES = 8
 
 DEF ETH_TYPE_IP = 0x0800
 DEF ETH_TYPE_IPV6 = 0x86DD
@@ -259,36 +261,105 @@ cdef inline object _prefix_mask(int n, int width):
 # The classifier's lookup on words (classifier.Classifier.lookup, the same walk
 # as native/_classifier.pyx's lookup_wc over the same indices)
 
-cdef tuple _trie64(object trie, uint64_t value, int n):
-    """``_trie_lookup`` (PrefixTrie.lookup) for a trie of at most 64 bits, the
-    shifts in C: ``(maskbits, plens)``."""
-    cdef list covered = trie._covered
-    cdef dict stored_by_len = trie._stored
-    cdef object plens = 0
-    cdef int plen, lo, hi, mid, depth
-    cdef PyObject *p
-    for plen_obj, stored_obj in stored_by_len.items():
-        plen = plen_obj
-        if <object>(value >> (n - plen)) in <dict>stored_obj:
-            plens |= <object>1 << plen
-    if not stored_by_len:
-        return 0, plens
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi + 1) >> 1
-        if <object>(value >> (n - mid)) in <dict>covered[mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    depth = lo
-    if depth >= n:
-        return n, plens
-    p = PyDict_GetItem(stored_by_len, depth)
-    if p != NULL and <object>(value >> (n - depth) if depth else 0) in <dict>p:
-        if <object>((value >> (n - depth - 1)) ^ 1) not in <dict>covered[depth + 1]:
-            return depth, plens
-    return depth + 1, plens
+cdef class _CTrie:
+    """A C copy of a :class:`~ovsnet.ofproto.classifier.PrefixTrie` of at most
+    63 bits: a binary trie of the stored prefixes' bits, one node per covered
+    prefix (``covered[d]`` holds the node's ``d``-bit prefix), marked where a
+    stored prefix ends. Built from the trie's ``_stored`` sets, rebuilt when
+    the trie's ``version`` changes."""
+
+    cdef int n
+    cdef int n_nodes
+    cdef int cap
+    cdef int *child  # 2 per node, -1: none
+    cdef uint8_t *stored
+    cdef object version
+
+    def __dealloc__(self):
+        free(self.child)
+        free(self.stored)
+
+    cdef int _node(self) except -1:
+        cdef int i
+        if self.n_nodes == self.cap:
+            self.cap = self.cap * 2 if self.cap else 64
+            self.child = <int *>realloc(self.child, 2 * self.cap * sizeof(int))
+            self.stored = <uint8_t *>realloc(self.stored, self.cap)
+            if self.child == NULL or self.stored == NULL:
+                raise MemoryError()
+        i = self.n_nodes
+        self.child[2 * i] = self.child[2 * i + 1] = -1
+        self.stored[i] = 0
+        self.n_nodes += 1
+        return i
+
+    cdef int build(self, object trie) except -1:
+        cdef int plen, d, node, bit, nxt
+        cdef uint64_t prefix
+        self.n = trie.n_bits
+        self.n_nodes = 0
+        self._node()  # the root: covered[0] when anything is stored
+        for plen_obj, stored_obj in (<dict>trie._stored).items():
+            plen = plen_obj
+            for key in <dict>stored_obj:
+                prefix = <uint64_t>key
+                node = 0
+                for d in range(plen):
+                    bit = (prefix >> (plen - 1 - d)) & 1
+                    nxt = self.child[2 * node + bit]
+                    if nxt < 0:
+                        nxt = self._node()
+                        self.child[2 * node + bit] = nxt
+                    node = nxt
+                self.stored[node] = 1
+        self.version = trie.version
+        return 0
+
+    cdef inline int lookup(self, uint64_t value, uint64_t *plens):
+        """``trie_lookup_value``: the mask length; ``plens`` gets bit ``l`` for
+        every stored prefix of length ``l`` that ``value`` starts with."""
+        cdef int depth = 0, node = 0, nxt
+        cdef int n = self.n
+        plens[0] = 0
+        if self.n_nodes == 1 and not self.stored[0]:
+            return 0  # an empty trie
+        while True:
+            if self.stored[node]:
+                plens[0] |= 1ULL << depth
+            if depth >= n:
+                return n
+            nxt = self.child[2 * node + ((value >> (n - 1 - depth)) & 1)]
+            if nxt < 0:
+                break
+            node = nxt
+            depth += 1
+        # the walk ended at ``depth``: on a leaf (a stored prefix without
+        # children), that many bits tell this value from every prefix
+        if self.stored[node] and self.child[2 * node] < 0 and self.child[2 * node + 1] < 0:
+            return depth
+        return depth + 1
+
+
+#: id(PrefixTrie) -> (the trie, its _CTrie)
+cdef dict _ctries = {}
+
+
+cdef _CTrie _ctrie(object trie):
+    """The C copy of ``trie`` (at most 63 bits), rebuilt if the trie changed."""
+    cdef object key = <object>(<Py_ssize_t><void *>trie)
+    cdef PyObject *p = PyDict_GetItem(_ctries, key)
+    cdef _CTrie ct
+    if p != NULL and <object>PyTuple_GET_ITEM(<tuple>p, 0) is trie:
+        ct = <_CTrie>PyTuple_GET_ITEM(<tuple>p, 1)
+        if ct.version == trie.version:
+            return ct
+    else:
+        ct = _CTrie()
+        if len(_ctries) >= PROGRAM_CACHE_MAX:
+            _ctries.clear()
+        _ctries[key] = (trie, ct)  # holds the trie: its address stays its own
+    ct.build(trie)
+    return ct
 
 
 cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
@@ -316,6 +387,15 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
     cdef object rules, pm, plens, probe, mask
     cdef uint64_t ports_mask, pvalue, bits, src_bits, dst_bits, v
     cdef uint64_t buf[2 * MAXW]
+    # per trie: looked up yet, its mask length and prefix lengths (C tries)
+    cdef bint t_done[MAX_TRIES]
+    cdef int t_bits[MAX_TRIES]
+    cdef uint64_t t_plens[MAX_TRIES]
+    cdef uint64_t port_plens
+    if n_tries > MAX_TRIES:
+        raise ValueError("compiled translation core: too many prefix tries")
+    for j in range(n_tries):
+        t_done[j] = False
     for k in range(n_sub):
         if <long>priorities[k] <= hard_pri:
             break
@@ -340,14 +420,31 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
                         continue
                     tword = trie[5]
                     width = trie[1]
-                    twide = width > 64
+                    twide = width > 63
+                    if not twide:  # the C copy of the trie, the context in C
+                        if not t_done[j]:
+                            t_done[j] = True
+                            if trie[2] is None or <object>flow[W_DL_TYPE] == trie[2]:
+                                t_bits[j] = _ctrie(trie[4]).lookup(flow[tword], &t_plens[j])
+                            else:
+                                t_bits[j] = 0  # prerequisites not met: never skip
+                                t_plens[j] = M64
+                        if not (t_plens[j] >> plen) & 1:
+                            maskbits = t_bits[j]
+                            bits = (((1ULL << maskbits) - 1) << (width - maskbits)
+                                    if maskbits else 0)
+                            if maskbits <= plen:
+                                wc[tword] |= bits
+                                skipped = True
+                                break
+                            if wc[tword] & bits == bits:
+                                skipped = True
+                                break
+                        continue
                     ctx = trie_ctx[j]
                     if ctx is None:
                         if trie[2] is None or <object>flow[W_DL_TYPE] == trie[2]:
-                            if twide:
-                                ctx = _trie_lookup(trie[4], _get(flow, tword, True))
-                            else:
-                                ctx = _trie64(trie[4], flow[tword], width)
+                            ctx = _trie_lookup(trie[4], _get(flow, tword, True))
                         else:
                             ctx = (0, -1)  # prerequisites not met: never skip
                         trie_ctx[j] = ctx
@@ -393,7 +490,7 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
                     # final-stage miss with the ports trie (CVE-2023-5366 fix)
                     ports_mask = <uint64_t>fast[6]
                     pvalue = ((flow[W_TP_SRC] << 16) | flow[W_TP_DST]) & ports_mask
-                    maskbits = _trie64(fast[8], pvalue, 32)[0]
+                    maskbits = _ctrie(fast[8]).lookup(pvalue, &port_plens)
                     bits = ports_mask & <uint64_t>_prefix_mask(maskbits, 32)
                     src_bits = (bits >> 16) | wc[W_TP_SRC]
                     dst_bits = (bits & 0xFFFF) | wc[W_TP_DST]
@@ -1109,3 +1206,13 @@ def lookup_flow(object cls, dict members, dict masks=None):
         _from_members_wc(&c, masks)
     rule = _lookup(cls, c.flow, c.wc)
     return rule, _to_members(c.wc)
+
+
+def ctrie_lookup(object trie, uint64_t value):
+    """``PrefixTrie.lookup`` through the trie's C copy (tries of at most 63
+    bits): ``(maskbits, plens)``, for tests."""
+    cdef uint64_t plens
+    if trie.n_bits > 63:
+        raise ValueError(f"the C copy holds tries of at most 63 bits, not {trie.n_bits}")
+    cdef int bits = _ctrie(trie).lookup(value, &plens)
+    return bits, plens

@@ -202,13 +202,16 @@ class PrefixTrie:
     are inserted and removed independently (``n_rules`` of a trie node).
     """
 
-    __slots__ = ("n_bits", "_covered", "_stored", "_n")
+    __slots__ = ("n_bits", "_covered", "_stored", "_n", "version")
 
     def __init__(self, n_bits: int):
         self.n_bits = n_bits
         self._covered: list[dict[int, int]] = [{} for _ in range(n_bits + 1)]
         self._stored: dict[int, dict[int, int]] = {}
         self._n = 0
+        #: bumped by every insert and removal (the compiled core rebuilds its
+        #: copy of the trie when it changes)
+        self.version = 0
 
     def __len__(self) -> int:
         return self._n
@@ -224,6 +227,7 @@ class PrefixTrie:
         key = value >> (n - plen)
         stored[key] = stored.get(key, 0) + 1
         self._n += 1
+        self.version += 1
 
     def remove(self, value: int, plen: int) -> None:
         """Remove one copy of the prefix (``trie_remove_prefix``)."""
@@ -238,6 +242,7 @@ class PrefixTrie:
         for d in range(plen + 1):
             _dec(self._covered[d], value >> (n - d))
         self._n -= 1
+        self.version += 1
 
     def lookup(self, value: int) -> tuple[int, int]:
         """``trie_lookup_value``: ``(maskbits, plens)`` for ``value``.

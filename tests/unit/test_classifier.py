@@ -278,9 +278,11 @@ def test_prefix_trie_lookup(prefixes, value, expected) -> None:
     for v, n in prefixes:
         trie.insert(v, n)
     assert trie.lookup(value) == expected
+    assert fastpath._native.ctrie_lookup(trie, value) == expected  # the core's C copy
     for v, n in prefixes:
         trie.remove(v, n)
     assert trie.lookup(value) == (0, 0)
+    assert fastpath._native.ctrie_lookup(trie, value) == (0, 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -449,3 +451,28 @@ def test_compiled_core_lookup_is_the_classifiers(seed: int) -> None:
         got, masks = fastpath._native.lookup_flow(cls, flow.__dict__, start)
         assert got is want
         assert masks == {m: v for m, v in wc.masks.items() if v}
+
+
+@_SETTINGS
+@given(st.integers(0, 2**32 - 1))
+def test_compiled_core_trie_copy_is_the_trie(seed: int) -> None:
+    # the core's C copy of a trie answers as PrefixTrie.lookup, and follows its
+    # inserts and removals
+    rng = random.Random(seed)
+    width = rng.choice([8, 16, 32])
+    trie = PrefixTrie(width)
+    stored: list[tuple[int, int]] = []
+    for _ in range(rng.randint(1, 60)):
+        if stored and rng.random() < 0.3:
+            trie.remove(*stored.pop(rng.randrange(len(stored))))
+        else:
+            n = rng.randint(1, width)
+            value = rng.getrandbits(n) << (width - n) if rng.random() < 0.5 else \
+                (rng.choice(stored)[0] if stored else 0) ^ (1 << rng.randrange(width))
+            value &= ((1 << n) - 1) << (width - n)
+            trie.insert(value, n)
+            stored.append((value, n))
+        for _ in range(3):
+            probe = rng.getrandbits(width) if rng.random() < 0.5 or not stored else \
+                rng.choice(stored)[0] ^ rng.getrandbits(width // 2)
+            assert fastpath._native.ctrie_lookup(trie, probe) == trie.lookup(probe)
