@@ -12,9 +12,10 @@ and the core's own output is compared with OVS's:
   (:func:`ovsnet.ofproto.xlate.format_megaflow`);
 * that OVS neither fails the translation nor slow-paths the flow.
 
-Flow tables and packets come from two seeded generators: test_xlate_real's
-``random_case`` (many actions the core leaves to Python) and
-test_fastpath's ``core_case`` (the core's own vocabulary).
+Flow tables and packets come from three seeded generators: test_xlate_real's
+``random_case`` (many actions the core leaves to Python), test_fastpath's
+``core_case`` (the core's own vocabulary) and its tables of many address
+prefixes and port masks (the classifier's prefix and ports tries).
 ``FASTPATH_RANDOM_SEEDS=N`` runs seeds 0..N-1 of each (default 20).
 """
 
@@ -40,13 +41,21 @@ from tests.differential.ofproto_oracle import (
 )
 from tests.differential.test_ofproto_oracle import configure
 from tests.differential.test_xlate_real import RANDOM_PORTS, build_bridge, random_case, trace_flow
-from tests.unit.test_fastpath import PORTS, core_bridge, core_case
+from tests.unit.test_fastpath import (
+    LOCAL_ODP,
+    PORTS,
+    PREFIX_CHOICES,
+    _prefix_frame,
+    _prefix_rule,
+    core_bridge,
+    core_case,
+)
 
 #: seeds run of each generator; FASTPATH_RANDOM_SEEDS=N runs seeds 0..N-1 instead
 SEEDS = range(int(os.environ.get("FASTPATH_RANDOM_SEEDS", "20")))
 #: the least share of traces the core must translate, per generator (measured over
-#: the default 20 seeds: random_case 72 of 160, core_case 221 of 240)
-MIN_SHARE = {"random_case": 0.25, "core_case": 0.75}
+#: the default 20 seeds: random_case 72 of 160, core_case 221 of 240, prefixes 200 of 200)
+MIN_SHARE = {"random_case": 0.25, "core_case": 0.75, "prefixes": 0.99}
 
 #: a flow key mask with every field exact, to print a whole key as an ODP flow
 _EXACT = key_mask_of({m: (1 << bits) - 1 for m, bits in OF_MEMBERS.items()})
@@ -85,6 +94,18 @@ def openflow10(flow: str) -> str:
     head, actions = flow.split(" actions=")
     kept = [a for a in actions.split(",") if not a.startswith("write_metadata:")]
     return f"{head} actions={','.join(kept)}"
+
+
+def ovsdb_prefixes(prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The prefix fields in the order ovs-vswitchd gets them: ``Flow_Table:prefixes``
+    is a set, which OVSDB keeps sorted, and the order of the tries decides which
+    trie lets a lookup skip a subtable first (so which field the megaflow matches)."""
+    return tuple(sorted(prefixes))
+
+
+def flow_table_prefixes(prefixes: tuple[str, ...]) -> str:
+    """The ``Flow_Table`` ``prefixes`` value for ovs-vsctl (``none``: no tries)."""
+    return f"[{','.join(prefixes) or 'none'}]"
 
 
 def core_vs_ovs(oracle: OfprotoOracle, bridge: Bridge, flow: OfFlow,
@@ -145,11 +166,11 @@ def test_core_agrees_with_ovs_on_its_vocabulary(oracle):
     for seed in SEEDS:
         flows, frames = core_case(seed)
         flows = [openflow10(f) for f in flows]
-        bridge = core_bridge(flows, seed)
-        # the same prefix tries in OVS's tables (Flow_Table:prefixes; "none" for none)
-        prefixes = f"[{','.join(bridge.prefixes) or 'none'}]"
+        prefixes = ovsdb_prefixes(PREFIX_CHOICES[seed % len(PREFIX_CHOICES)])
+        bridge = core_bridge(flows, prefixes=prefixes)
         configure(oracle, {"name": f"fastpath-core-{seed}", "ports": list(PORTS), "flows": flows,
-                           "flow_tables": {t: {"prefixes": prefixes} for t in range(4)}})
+                           "flow_tables": {t: {"prefixes": flow_table_prefixes(prefixes)}
+                                           for t in range(4)}})
         for frame, port, _meta in frames:
             raw = extract(frame, port).raw
             total += 1
@@ -159,3 +180,31 @@ def test_core_agrees_with_ovs_on_its_vocabulary(oracle):
                 answered += 1
                 problems += [f"seed {seed} ({'; '.join(flows)}): {p}" for p in found]
     _check(answered, total, "core_case", problems)
+
+
+@pytest.mark.real_ovs
+def test_core_agrees_with_ovs_on_prefix_tries(oracle):
+    import random
+
+    answered = total = 0
+    problems: list[str] = []
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        prefixes = ovsdb_prefixes(PREFIX_CHOICES[seed % len(PREFIX_CHOICES)])
+        flows = [_prefix_rule(rng) for _ in range(rng.randint(1, 30))]
+        configure(oracle, {"name": f"fastpath-prefixes-{seed}", "ports": list(PORTS),
+                           "flows": flows,
+                           "flow_tables": {0: {"prefixes": flow_table_prefixes(prefixes)}}})
+        bridge = Bridge("br0", local_odp_port=LOCAL_ODP, prefixes=prefixes)
+        for n in PORTS:
+            bridge.add_port(f"p{n}", n, n)
+        bridge.add_flows(flows)
+        for _ in range(10):
+            raw = extract(_prefix_frame(rng), rng.choice(PORTS)).raw
+            total += 1
+            entry, flow = bridge.flow_from_key(raw)
+            found = core_vs_ovs(oracle, entry, flow, odp_packet(raw))
+            if found is not None:
+                answered += 1
+                problems += [f"seed {seed} ({'; '.join(flows)}): {p}" for p in found]
+    _check(answered, total, "prefixes", problems)

@@ -391,9 +391,12 @@ def random_frame(rng: random.Random) -> tuple[bytes, int, dict]:
 PREFIX_CHOICES = (DEFAULT_PREFIXES, (), ("ipv6_dst", "ipv6_src"), ("ip_src", "ipv6_dst", "ip_dst"))
 
 
-def core_bridge(flows: list[str], seed: int = 0) -> Bridge:
-    bridge = Bridge("br0", local_odp_port=LOCAL_ODP,
-                    prefixes=PREFIX_CHOICES[seed % len(PREFIX_CHOICES)])
+def core_bridge(flows: list[str], seed: int = 0, prefixes: tuple[str, ...] | None = None) -> Bridge:
+    """br0 with ports 1-4 and ``flows``; its tables' prefix tries are ``prefixes``,
+    else a choice of :data:`PREFIX_CHOICES` by ``seed``."""
+    if prefixes is None:
+        prefixes = PREFIX_CHOICES[seed % len(PREFIX_CHOICES)]
+    bridge = Bridge("br0", local_odp_port=LOCAL_ODP, prefixes=prefixes)
     for n in PORTS:
         bridge.add_port(f"p{n}", n, n)
     bridge.add_flows(flows)
@@ -435,6 +438,69 @@ def test_random_tables_of_the_core_vocabulary():
         f"the core answered only {answered} of {total}"
     assert key_answered == answered
     assert limits > 0 and ttl > 0, "the cases reach neither the limits nor a TTL exception"
+
+
+# ---------------------------------------------------------------------------------
+# Prefix tries and ports tries, with rules added and removed between packets
+
+
+def _prefix_rule(rng: random.Random) -> str:
+    def v4() -> str:
+        return f"10.{rng.choice([0, 1, 128, 255])}.{rng.randint(0, 3)}.{rng.randint(0, 255)}"
+
+    def v6() -> str:
+        return f"2001:db8:{rng.randint(0, 3):x}::{rng.randint(0, 3):x}:{rng.randint(0, 255):x}"
+
+    match = rng.choice([
+        lambda: f"ip,nw_src={v4()}/{rng.randint(0, 32)}",
+        lambda: f"ip,nw_dst={v4()}/{rng.randint(0, 32)},nw_src={v4()}/{rng.randint(0, 32)}",
+        lambda: f"ipv6,ipv6_src={v6()}/{rng.randint(0, 128)}",
+        lambda: f"ipv6,ipv6_dst={v6()}/{rng.randint(0, 128)}",
+        lambda: f"tcp,tp_dst=0x{rng.randint(0, 0xFFFF):x}/0x{(0xFFFF << rng.randint(0, 16)) & 0xFFFF:x}",
+        lambda: f"udp,tp_src={rng.randint(0, 3)},nw_dst={v4()}/{rng.randint(0, 32)}",
+    ])()
+    actions = rng.choice(["output:1", "output:2", "mod_dl_src:50:54:00:00:00:0a,output:3", "drop",
+                          "load:0x3->NXM_NX_REG0[],output:NXM_NX_REG0[0..15]"])
+    return f"priority={rng.randint(1, 40) * 10},{match},actions={actions}"
+
+
+def _prefix_frame(rng: random.Random) -> bytes:
+    def v4() -> str:
+        return f"10.{rng.choice([0, 1, 128, 255])}.{rng.randint(0, 3)}.{rng.randint(0, 255)}"
+
+    kind = rng.randrange(3)
+    if kind == 0:
+        pkt = IP(src=v4(), dst=v4()) / TCP(sport=rng.randint(0, 3), dport=rng.randint(0, 0xFFFF))
+    elif kind == 1:
+        pkt = IP(src=v4(), dst=v4()) / UDP(sport=rng.randint(0, 3), dport=53)
+    else:
+        pkt = IPv6(src=f"2001:db8:{rng.randint(0, 3):x}::{rng.randint(0, 3):x}:1",
+                   dst=f"2001:db8::{rng.randint(0, 255):x}") / TCP(dport=rng.randint(0, 0xFFFF))
+    return bytes(Ether(src=MACS[0], dst=MACS[1]) / pkt)
+
+
+def test_prefix_tries_as_rules_come_and_go():
+    """Many prefixes and port masks, under each Flow_Table prefixes choice, with rules
+    removed and added between rounds of packets (the core's copies of the tries and
+    its compiled programs must follow)."""
+    answered = total = 0
+    for seed in range(60):
+        rng = random.Random(seed)
+        bridge = Bridge("br0", local_odp_port=LOCAL_ODP,
+                        prefixes=PREFIX_CHOICES[seed % len(PREFIX_CHOICES)])
+        for n in PORTS:
+            bridge.add_port(f"p{n}", n, n)
+        bridge.add_flows([_prefix_rule(rng) for _ in range(rng.randint(1, 30))])
+        for _round in range(6):
+            for _ in range(10):
+                total += 1
+                answered += compare_frame(bridge, _prefix_frame(rng), rng.choice(PORTS))[0]
+            table = bridge.tables[0]
+            rules = list(table)
+            for rule in rng.sample(rules, min(len(rules), rng.randint(0, 5))):
+                table.remove(rule)
+            bridge.add_flows([_prefix_rule(rng) for _ in range(rng.randint(0, 8))])
+    assert answered == total
 
 
 # ---------------------------------------------------------------------------------
@@ -629,16 +695,18 @@ def test_inner_vlan_key_gives_up():
     assert compare_key(bridge, extract(one, 1).raw, 1)
 
 
-def test_slow_pathed_translation_gives_up():
-    """A rewrite the datapath cannot do (ARP fields) is slow-pathed: Python's."""
-    bridge = small_bridge("arp,actions=mod_dl_src:50:54:00:00:00:09,"
-                          "load:0x0a000009->NXM_OF_ARP_SPA[],output:2")
-    flow = OfFlow(in_port=1, dl_type=0x0806, nw_proto=1, nw_src=0x0A000001, nw_dst=0x0A000002)
-    ref = reference(bridge, flow)
-    if ref.slow:
-        assert fastpath.translate(bridge, flow) is None
-    else:
-        assert fastpath.translate(bridge, flow) is None or compare_flow(bridge, flow)
+@pytest.mark.parametrize("rule,flow", [
+    ("arp,actions=mod_dl_src:50:54:00:00:00:09,load:0x0a000009->NXM_OF_ARP_SPA[],output:2",
+     OfFlow(in_port=1, dl_type=0x0806, nw_proto=1, nw_src=0x0A000001, nw_dst=0x0A000002)),
+    ("icmp,actions=set_field:3->icmp_type,output:2", udp4(nw_proto=1, tp_src=8, tp_dst=0)),
+    ("icmp6,icmpv6_type=135,actions=set_field:2001:db8::9->nd_target,output:2",
+     OfFlow(in_port=1, dl_type=0x86DD, nw_proto=58, tp_src=135, nw_ttl=255)),
+])
+def test_slow_pathed_translation_gives_up(rule, flow):
+    """Rewrites the datapath cannot do (ARP, ICMP, ND fields) are slow-pathed: Python's."""
+    bridge = small_bridge(rule)
+    assert reference(bridge, flow).slow
+    assert fastpath.translate(bridge, flow) is None
 
 
 # ---------------------------------------------------------------------------------
