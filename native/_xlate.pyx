@@ -558,14 +558,14 @@ cdef int _emit_nested(xctx *c, int outer, int inner, const uint8_t *payload, int
 cdef int _commit(xctx *c, tuple g, bint *committed) except -1:
     """``commit``: a set/set_masked of one key attribute for the fields that changed.
 
-    ``g`` is ``(attr, fields, use_masked, big)``, each field ``(word, bytes,
+    ``g`` is ``(attr, fields, use_masked, big, padding)``, each field ``(word, bytes,
     writable, wide, full mask low, full mask high)`` (xlate._commit).
     """
     cdef tuple fields = <tuple>g[1]
     cdef Py_ssize_t nf = PyTuple_GET_SIZE(fields), i
     cdef tuple f
     cdef int s, nb, pos = 0, size
-    cdef bint wide, writable, fully = True, changed = False, big = g[3]
+    cdef bint wide, writable, same, fully = True, changed = False, big = g[3]
     cdef uint64_t vhi, vlo, mhi, mlo, ohi, olo
     cdef uint8_t key[48]
     cdef uint8_t msk[48]
@@ -617,6 +617,9 @@ cdef int _commit(xctx *c, tuple g, bint *committed) except -1:
             _put_le(&key[pos], nb, vlo)
             _put_le(&msk[pos], nb, mlo)
         pos += nb
+    for i in range(<int>g[4]):  # the kernel struct's tail padding
+        key[pos] = msk[pos] = 0
+        pos += 1
     size = pos
     if not fully and g[2]:
         # commit_masked_set_action: the value's unmasked bits are cleared

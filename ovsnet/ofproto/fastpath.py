@@ -199,14 +199,14 @@ def _words(members) -> list[int]:
 
 def _group(group: Any) -> tuple:
     """A commit group of the Python translation in the core's terms:
-    ``(attr, fields, use_masked, big)``, each field ``(word, bytes, writable,
+    ``(attr, fields, use_masked, big, tail padding)``, each field ``(word, bytes, writable,
     128 bits wide, full mask low word, full mask high word)``."""
     fields = []
     for member, bits, writable, _ones in group.fields:
         full = (1 << min(bits, OF_MEMBERS[member])) - 1  # what a whole-header set matches
         fields.append((WORD_OF[member], bits // 8, writable, OF_MEMBERS[member] > 64,
                        full & ((1 << 64) - 1), full >> 64))
-    return int(group.attr), tuple(fields), group.use_masked, group.order == "big"
+    return int(group.attr), tuple(fields), group.use_masked, group.order == "big", len(group.pad)
 
 
 def _config() -> dict[str, Any]:

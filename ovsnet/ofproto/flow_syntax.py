@@ -163,6 +163,12 @@ def _parse_flow(text, port_map, command, strict):
             raise _Err(f"match field {bad[0]} lacks its prerequisites (OVS would ignore it; "
                        "add the protocol, e.g. tcp, ip or ipv6)", 0, len(match_part) or 1)
     fm.dropped_fields = tuple(match.normalize())
+    refused = match.unmet_prerequisites(encoding=False)
+    if refused:  # nx_pull_raw: mf_are_match_prereqs_ok fails for what was sent
+        raise _Err(f"match field {refused[0]} cannot be matched on later fragments "
+                   "(ip_frag=later has no L4 header): the switch refuses the flow with "
+                   "OFPBMC_BAD_PREREQ; match ip_frag=first or no, or drop the L4 field",
+                   0, len(match_part) or 1)
     fm.match = match
     return fm
 

@@ -831,8 +831,17 @@ class Match:
         full = (1 << MEMBERS[member]) - 1
         return v if m == full else None
 
-    def prereq_ok(self, prereq: str) -> bool:
-        """Whether this match satisfies a meta-flow prerequisite (``mf_are_prereqs_ok``)."""
+    def prereq_ok(self, prereq: str, encoding: bool = False) -> bool:
+        """Whether this match satisfies a meta-flow prerequisite (``mf_are_prereqs_ok``).
+
+        TCP, UDP and SCTP fields also need the match not to be for later
+        fragments (which have no L4 header), except with ``encoding``: the
+        encoder (``nx_put_raw``, ``ofputil_normalize_match``) looks at the
+        protocol only, so such a flow is sent and the switch refuses it.
+        """
+        if prereq in ("tcp", "udp", "sctp") and not encoding \
+                and self.get("nw_frag")[0] & FRAG_LATER:
+            return False
         dl_type = self._exact("dl_type")
         proto = self._exact("nw_proto")
         ip_any = dl_type in (ETH_TYPE_IP, ETH_TYPE_IPV6)
@@ -898,9 +907,11 @@ class Match:
             return "mpls"
         return "none"
 
-    def unmet_prerequisites(self) -> list[str]:
-        """Members set without their prerequisites; OVS leaves them out of the flow."""
-        return [mb for mb in self._m if not self.prereq_ok(self._member_prereq(mb))]
+    def unmet_prerequisites(self, encoding: bool = True) -> list[str]:
+        """Members set without their prerequisites: with ``encoding``, those OVS
+        leaves out of the flow it sends; without, those the switch refuses
+        (``OFPBMC_BAD_PREREQ``, see :meth:`prereq_ok`)."""
+        return [mb for mb in self._m if not self.prereq_ok(self._member_prereq(mb), encoding)]
 
     def normalize(self) -> list[str]:
         """Drop members whose prerequisites are missing, as OVS's match encoding does.

@@ -536,7 +536,9 @@ def _prereqs_ok(prereq: str, flow: OfFlow, ctx: _Ctx) -> bool:
     ctx.mask("nw_proto")
     proto = flow.nw_proto
     if prereq in ("tcp", "udp", "sctp"):
-        return proto == {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "sctp": IPPROTO_SCTP}[prereq]
+        # a later fragment has no L4 header (read, not un-wildcarded, as in OVS)
+        return (proto == {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "sctp": IPPROTO_SCTP}[prereq]
+                and not flow.nw_frag & FRAG_LATER)
     if prereq == "icmpv4":
         return dl == ETH_TYPE_IP and proto == IPPROTO_ICMP
     if dl != ETH_TYPE_IPV6 or proto != IPPROTO_ICMPV6:
@@ -567,10 +569,10 @@ class _CommitGroup:
     writable, all-ones of the bytes)`` fields in struct order, the payload's
     byte order, and whether a partial change may be ``set_masked``."""
 
-    __slots__ = ("attr", "fields", "get", "use_masked", "order", "size")
+    __slots__ = ("attr", "fields", "get", "use_masked", "order", "size", "pad")
 
     def __init__(self, attr: int, fields: list[tuple[str, int, bool]], use_masked: bool = True,
-                 order: str = "big"):
+                 order: str = "big", pad: int = 0):
         # the payload is packed as one integer: fields in big-endian order, or one field
         assert order == "big" or len(fields) == 1
         self.attr = attr
@@ -581,6 +583,9 @@ class _CommitGroup:
         self.use_masked = use_masked
         self.order = order
         self.size = sum(n for _m, n, _w in fields)
+        #: zero bytes after the fields: the kernel struct's tail padding
+        #: (``struct ovs_key_arp`` is 24 bytes for 22 bytes of fields)
+        self.pad = b"\0" * pad
 
 
 _NLA_HDR = struct.Struct("=HH")
@@ -631,10 +636,11 @@ def _commit(ctx: _Ctx, group: _CommitGroup) -> bool:
     size, order = group.size, group.order
     if not fully and group.use_masked:
         # commit_masked_set_action: the value's unmasked bits are cleared
+        pad = group.pad
         ctx.odp += _nested(ActionAttr.SET_MASKED, group.attr, (key & mask).to_bytes(size, order)
-                           + mask.to_bytes(size, order))
+                           + pad + mask.to_bytes(size, order) + pad)
     else:
-        ctx.odp += _nested(ActionAttr.SET, group.attr, key.to_bytes(size, order))
+        ctx.odp += _nested(ActionAttr.SET, group.attr, key.to_bytes(size, order) + group.pad)
         if not fully:
             for member, bits, _w, _ones in group.fields:
                 ctx.mask(member, (1 << min(bits, OF_MEMBERS[member])) - 1)
@@ -751,7 +757,7 @@ _COMMIT_ND = _CommitGroup(KeyAttr.ND, [("nd_target", 16, True), ("arp_sha", 6, T
                                        ("arp_tha", 6, True)])
 _COMMIT_ARP = _CommitGroup(KeyAttr.ARP, [("nw_src", 4, True), ("nw_dst", 4, True),
                                          ("nw_proto", 2, True), ("arp_sha", 6, True),
-                                         ("arp_tha", 6, True)])
+                                         ("arp_tha", 6, True)], pad=2)
 _COMMIT_PORTS = {proto: _CommitGroup(attr, [("tp_src", 2, True), ("tp_dst", 2, True)])
                  for proto, attr in ((IPPROTO_TCP, KeyAttr.TCP), (IPPROTO_UDP, KeyAttr.UDP),
                                      (IPPROTO_SCTP, KeyAttr.SCTP))}

@@ -85,6 +85,17 @@ def test_missing_prerequisites_are_dropped_like_ovs():
         parse_flow("tp_dst=80,actions=drop", strict=True)
 
 
+def test_l4_fields_of_later_fragments_are_refused_like_ovs():
+    # ovs-ofctl encodes the flow (the protocol is there) and decoding refuses it
+    # (mf_are_match_prereqs_ok: no L4 header on later fragments)
+    with pytest.raises(FlowSyntaxError, match="OFPBMC_BAD_PREREQ"):
+        parse_flow("tcp,ip_frag=later,tp_dst=22,actions=drop")
+    assert parse_flow("tcp,ip_frag=first,tp_dst=22,actions=drop").format() == \
+        "tcp,nw_frag=first,tp_dst=22 actions=drop"  # as ovs-ofctl parse-flow prints them
+    assert parse_flow("ip,ip_frag=later,actions=drop").format() == \
+        "ip,nw_frag=later actions=drop"
+
+
 def test_vlan_field_interactions():
     m = Match()
     m.set_field(field_by_name("dl_vlan_pcp"), 2)

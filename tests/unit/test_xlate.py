@@ -392,3 +392,30 @@ def test_upcalls_learn_macs_so_normal_replies_go_unicast():
     assert sorted(o.port for o in dp.receive(ping, 1).outputs) == [0, 2, 3]
     # the reply to a goes to p1 only
     assert [o.port for o in dp.receive(pong, 2).outputs] == [1]
+
+
+def test_arp_rewrite_sets_the_padded_kernel_struct():
+    # struct ovs_key_arp is 24 bytes (22 of fields, 2 of tail padding): OVS 3.1
+    # traces this flow as set(arp(sip=10.0.0.9)),2, slow-pathed
+    br = Bridge("br0", local_odp_port=100)
+    for n in (1, 2):
+        br.add_port(f"p{n}", n, n)
+    br.add_flow("arp,actions=load:0x0a000009->NXM_OF_ARP_SPA[],output:2")
+    flow = OfFlow(in_port=1, dl_src=0x505400000001, dl_dst=0x505400000002, dl_type=0x0806,
+                  nw_proto=1, nw_src=0x0A000001, nw_dst=0x0A000002, arp_sha=0x505400000001)
+    result = xlate(br, flow)
+    assert odp.format_actions(result.datapath_actions) == "set(arp(sip=10.0.0.9)),2"
+    assert result.slow
+    # a set_masked attribute: header, nested header, 24 bytes of value, 24 of mask
+    assert result.datapath_actions[:8] == bytes([56, 0, 11, 0, 52, 0, 13, 0])
+
+
+def test_tcp_field_actions_see_no_l4_header_on_later_fragments():
+    br = Bridge("br0", local_odp_port=100)
+    for n in (1, 2):
+        br.add_port(f"p{n}", n, n)
+    br.add_flow("tcp,actions=move:NXM_OF_TCP_DST[]->NXM_NX_REG0[0..15],output:2")
+    later = OfFlow(in_port=1, dl_type=0x0800, nw_proto=6, nw_frag=3, tp_dst=80)
+    assert "unmet prerequisites for move, ignored" in xlate(br, later).trace_text()
+    first = OfFlow(in_port=1, dl_type=0x0800, nw_proto=6, nw_frag=1, tp_dst=80)
+    assert "unmet prerequisites" not in xlate(br, first).trace_text()
