@@ -136,6 +136,8 @@ def core_vs_ovs(oracle: OfprotoOracle, bridge: Bridge, flow: OfFlow,
 
 
 def _check(answered: int, total: int, generator: str, problems: list[str]) -> None:
+    print(f"{generator}: the core translated {answered} of {total} traces, "
+          f"{len(problems)} differences from OVS")
     assert not problems, "\n".join(problems)
     assert total and answered >= MIN_SHARE[generator] * total, \
         f"{generator}: the core translated only {answered} of {total} traces"
