@@ -1082,6 +1082,29 @@ cdef inline uint64_t _read_le(const uint8_t *p, int n):
     return v
 
 
+cdef int _read_key(xctx *c, bytes raw) except -1:
+    """The flow of a 528-byte flow key into ``c.flow`` (``in_port`` 0), as
+    ``OfFlow.from_flow_key`` reads it."""
+    cdef const uint8_t *p
+    cdef int i, s, size
+    _check_configured()
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
+    p = <const uint8_t *>PyBytes_AS_STRING(raw)
+    memset(c.flow, 0, sizeof(c.flow))
+    for i in range(_n_key):
+        s = _key_word[i]
+        size = _key_size[i]
+        if _key_wide[i]:
+            c.flow[s] = _read_be(p + _key_off[i], size - 8)
+            c.flow[s + 1] = _read_be(p + _key_off[i] + size - 8, 8)
+        elif _key_big[i]:
+            c.flow[s] = _read_be(p + _key_off[i], size)
+        else:
+            c.flow[s] = _read_le(p + _key_off[i], size)
+    return 0
+
+
 def xlate_flow(object bridge, dict members):
     """Translate an ``OfFlow``'s member dictionary through ``bridge``.
 
@@ -1105,23 +1128,7 @@ def xlate_key(object bridge, bytes raw, int in_port):
     802.1Q header, which ``vlan-limit`` may change).
     """
     cdef xctx c
-    cdef const uint8_t *p
-    cdef int i, s, size
-    _check_configured()
-    if len(raw) != KEY_BYTES:
-        raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
-    p = <const uint8_t *>PyBytes_AS_STRING(raw)
-    memset(c.flow, 0, sizeof(c.flow))
-    for i in range(_n_key):
-        s = _key_word[i]
-        size = _key_size[i]
-        if _key_wide[i]:
-            c.flow[s] = _read_be(p + _key_off[i], size - 8)
-            c.flow[s + 1] = _read_be(p + _key_off[i] + size - 8, 8)
-        elif _key_big[i]:
-            c.flow[s] = _read_be(p + _key_off[i], size)
-        else:
-            c.flow[s] = _read_le(p + _key_off[i], size)
+    _read_key(&c, raw)
     if c.flow[W_VLAN1_TCI] & VLAN_CFI:
         return None
     c.flow[W_IN_PORT] = in_port
@@ -1155,22 +1162,7 @@ def key_words(bytes raw):
     """The words :func:`xlate_key` reads from a flow key (in_port 0), as a dictionary
     of the non-zero members: for tests against ``OfFlow.from_flow_key``."""
     cdef xctx c
-    cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(raw)
-    cdef int i, s, size
-    _check_configured()
-    if len(raw) != KEY_BYTES:
-        raise ValueError(f"a datapath flow key is {KEY_BYTES} bytes, got {len(raw)}")
-    memset(c.flow, 0, sizeof(c.flow))
-    for i in range(_n_key):
-        s = _key_word[i]
-        size = _key_size[i]
-        if _key_wide[i]:
-            c.flow[s] = _read_be(p + _key_off[i], size - 8)
-            c.flow[s + 1] = _read_be(p + _key_off[i] + size - 8, 8)
-        elif _key_big[i]:
-            c.flow[s] = _read_be(p + _key_off[i], size)
-        else:
-            c.flow[s] = _read_le(p + _key_off[i], size)
+    _read_key(&c, raw)
     return _to_members(c.flow)
 
 

@@ -117,6 +117,12 @@ def _subfield(sf: A.Subfield, dst: bool) -> tuple[int, ...] | None:
 _OUTPUT_PORTS = frozenset((OFPP_IN_PORT, OFPP_TABLE, OFPP_LOCAL, OFPP_NONE))
 
 
+#: the actions on one subfield: (opcode, the subfield's attribute, written to)
+_ONE_SUBFIELD = {A.OutputReg: (OP_OUTPUT_REG, "src", False),
+                 A.StackPush: (OP_PUSH, "subfield", False),
+                 A.StackPop: (OP_POP, "subfield", True)}
+
+
 def compile_actions(actions: tuple[A.Action, ...]) -> tuple[tuple[int, ...], ...] | None:
     """A rule's actions as the core's program, or None if any is not compiled.
 
@@ -166,21 +172,12 @@ def compile_actions(actions: tuple[A.Action, ...]) -> tuple[tuple[int, ...], ...
             if src is None or dst is None:
                 return None
             ops.append((OP_MOVE, *src, *dst))
-        elif kind is A.OutputReg:
-            src = _subfield(a.src, False)
-            if src is None:
+        elif kind in _ONE_SUBFIELD:
+            op, attr, dst = _ONE_SUBFIELD[kind]
+            sf = _subfield(getattr(a, attr), dst)
+            if sf is None:
                 return None
-            ops.append((OP_OUTPUT_REG, *src))
-        elif kind is A.StackPush:
-            src = _subfield(a.subfield, False)
-            if src is None:
-                return None
-            ops.append((OP_PUSH, *src))
-        elif kind is A.StackPop:
-            dst = _subfield(a.subfield, True)
-            if dst is None:
-                return None
-            ops.append((OP_POP, *dst))
+            ops.append((op, *sf))
         elif kind is A.Note:
             continue
         else:
