@@ -229,10 +229,7 @@ class XlateHandler:
                     self.n_fast += 1
                     self._last = None
                     self._last_fast = key
-                    if not self.track_ukeys:
-                        return UpcallReply(actions, mask)
-                    self.ukeys[ufid] = Ukey(ufid, key, mask, actions, where[0].name)
-                    return UpcallReply(actions, mask, ufid)
+                    return self._reply(key, actions, mask, where[0].name, ufid)
         try:
             bridge, flow = self.flow_of_key(key)
         except OfprotoError:
@@ -244,11 +241,14 @@ class XlateHandler:
             return UpcallReply(result.datapath_actions, None)
         return self._reply(key, result.datapath_actions, wc_to_key_mask(result.wc), bridge.name)
 
-    def _reply(self, key: bytes, actions: bytes, mask: bytes, bridge: str) -> UpcallReply:
-        """Install ``actions`` under ``mask`` (``ukey_create_from_upcall``)."""
+    def _reply(self, key: bytes, actions: bytes, mask: bytes, bridge: str,
+               ufid: bytes | None = None) -> UpcallReply:
+        """Install ``actions`` under ``mask`` (``ukey_create_from_upcall``);
+        ``ufid`` is the megaflow's, if already known."""
         if not self.track_ukeys:
             return UpcallReply(actions, mask)
-        ufid = masked_ufid(key, mask)
+        if ufid is None:
+            ufid = masked_ufid(key, mask)
         self.ukeys[ufid] = Ukey(ufid, key, mask, actions, bridge)
         return UpcallReply(actions, mask, ufid)
 
