@@ -275,6 +275,26 @@ class XlateHandler:
             return self.revalidate(dp, now=t)
         return None
 
+    def _retranslate(self, key: bytes, now: float) -> tuple[bytes, bytes, str] | None:
+        """A revalidation's translation of ``key`` without side effects:
+        ``(actions, flow-key mask, bridge name)``, or None when the flow must
+        go (no bridge has its port, or the translation is slow-pathed or
+        fails). The compiled core translates it when it can."""
+        if self.fast:
+            where = self._fast_input(key)
+            if where is not None:
+                out = fastpath.translate_key(where[0], key, where[1])
+                if out is not None:
+                    return out[0], out[1], where[0].name
+        try:
+            bridge, flow = self.flow_of_key(key)
+        except OfprotoError:
+            return None
+        result = xlate(bridge, flow, generate=False, now=now, trace=False)
+        if result.slow or result.error is not None:
+            return None
+        return result.datapath_actions, wc_to_key_mask(result.wc), bridge.name
+
     def revalidate(self, dp: Datapath, now: float | None = None) -> RevalidationStats:
         """Translate every megaflow of ``dp`` again and fix the stale ones (``revalidate_ukey``).
 
@@ -282,7 +302,8 @@ class XlateHandler:
         un-wildcards a bit the installed mask wildcards (the flow would match
         packets the new translation does not cover); otherwise its actions are
         replaced if they changed. Ukeys of flows the datapath no longer has
-        are dropped.
+        are dropped. Like upcalls, the translations go to the compiled core
+        where it can take them.
         """
         t = self.clock() if now is None else now
         self._versions = self._current_versions()
@@ -299,28 +320,26 @@ class XlateHandler:
             actions = bytes(f.actions)
             ukey = self.ukeys.get(ufid)
             key = ukey.key if ukey is not None else bytes(f.key)
-            try:
-                bridge, flow = self.flow_of_key(key)
-            except OfprotoError:
+            fresh = self._retranslate(key, t)
+            if fresh is None:
                 dp.flow_del(ufid)
                 self.ukeys.pop(ufid, None)
                 stats.deleted += 1
                 continue
-            result = xlate(bridge, flow, generate=False, now=t, trace=False)
-            new_mask = wc_to_key_mask(result.wc)
+            new_actions, new_mask, bridge_name = fresh
             needs_more = (int.from_bytes(new_mask, "little") & ~int.from_bytes(mask, "little"))
-            if result.slow or result.error is not None or needs_more:
+            if needs_more:
                 dp.flow_del(ufid)
                 self.ukeys.pop(ufid, None)
                 stats.deleted += 1
                 continue
-            if result.datapath_actions != actions:
-                dp.flow_set(result.datapath_actions, ufid)
+            if new_actions != actions:
+                dp.flow_set(new_actions, ufid)
                 stats.modified += 1
             else:
                 stats.kept += 1
             if self.track_ukeys:
-                self.ukeys[ufid] = Ukey(ufid, key, mask, result.datapath_actions, bridge.name)
+                self.ukeys[ufid] = Ukey(ufid, key, mask, new_actions, bridge_name)
         for ufid in [u for u in self.ukeys if u not in present]:
             del self.ukeys[ufid]
         return stats
