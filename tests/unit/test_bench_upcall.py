@@ -63,6 +63,17 @@ def test_every_packet_was_a_miss_and_installed(result: dict) -> None:
         assert result["reference_upcalls_per_s"] == ref["upcalls_per_s"]
 
 
+def test_revalidation_figures(result: dict) -> None:
+    reval = result["detail"]["revalidation"]
+    compiled, python = reval["compiled"], reval["python"]
+    # both translations revalidate the same megaflows the same way
+    assert {k: v for k, v in compiled.items() if k != "us_per_flow"} == \
+        {k: v for k, v in python.items() if k != "us_per_flow"}
+    assert compiled["modified"] > 0 and compiled["checked"] == 1_000
+    assert result["revalidation_us_per_flow"] == compiled["us_per_flow"] > 0
+    assert result["python_revalidation_us_per_flow"] == python["us_per_flow"] > 0
+
+
 def test_trace_text_has_the_tables(result: dict) -> None:
     text = result["detail"]["trace"]["example"]
     for table in (" 0. ", " 1. ", " 2. ", " 3. "):
