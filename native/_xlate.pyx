@@ -375,7 +375,7 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
     cdef list priorities = <list>PyTuple_GET_ITEM(view, 1)
     cdef tuple tries = <tuple>PyTuple_GET_ITEM(view, 2)
     cdef Py_ssize_t n_tries = PyTuple_GET_SIZE(tries)
-    cdef list trie_ctx = [None] * n_tries if n_tries else None
+    cdef list trie_ctx = None  # the contexts of 128-bit tries, made on first use
     cdef object hard = None
     cdef long hard_pri = -1
     cdef Py_ssize_t k, n_sub = len(pvector)
@@ -441,6 +441,8 @@ cdef object _lookup(object cls, const uint64_t *flow, uint64_t *wc):
                                 skipped = True
                                 break
                         continue
+                    if trie_ctx is None:
+                        trie_ctx = [None] * n_tries
                     ctx = trie_ctx[j]
                     if ctx is None:
                         if trie[2] is None or <object>flow[W_DL_TYPE] == trie[2]:

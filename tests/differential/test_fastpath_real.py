@@ -135,36 +135,46 @@ def core_vs_ovs(oracle: OfprotoOracle, bridge: Bridge, flow: OfFlow,
     return [f"{packet}: {p}" for p in problems]
 
 
-def _check(answered: int, total: int, generator: str, problems: list[str]) -> None:
-    print(f"{generator}: the core translated {answered} of {total} traces, "
-          f"{len(problems)} differences from OVS")
-    assert not problems, "\n".join(problems)
-    assert total and answered >= MIN_SHARE[generator] * total, \
-        f"{generator}: the core translated only {answered} of {total} traces"
+class Tally:
+    """Traces compared for one generator: how many the core translated, and
+    every difference from OVS."""
+
+    def __init__(self, generator: str):
+        self.generator = generator
+        self.answered = self.total = 0
+        self.problems: list[str] = []
+
+    def add(self, found: list[str] | None, label: str) -> None:
+        """Count one trace; ``found`` is :func:`core_vs_ovs`'s answer."""
+        self.total += 1
+        if found is not None:
+            self.answered += 1
+            self.problems += [f"{label}: {p}" for p in found]
+
+    def check(self) -> None:
+        print(f"{self.generator}: the core translated {self.answered} of {self.total} "
+              f"traces, {len(self.problems)} differences from OVS")
+        assert not self.problems, "\n".join(self.problems)
+        assert self.total and self.answered >= MIN_SHARE[self.generator] * self.total, \
+            f"{self.generator}: the core translated only {self.answered} of {self.total} traces"
 
 
 @pytest.mark.real_ovs
 def test_core_agrees_with_ovs_on_random_cases(oracle):
-    answered = total = 0
-    problems: list[str] = []
+    tally = Tally("random_case")
     for seed in SEEDS:
         flows, packets = random_case(seed)
         case = {"name": f"fastpath-random-{seed}", "ports": list(RANDOM_PORTS), "flows": flows}
         configure(oracle, case)
         bridge = build_bridge(case)
         for packet in packets:
-            total += 1
-            found = core_vs_ovs(oracle, *trace_flow(bridge, packet), packet)
-            if found is not None:
-                answered += 1
-                problems += [f"seed {seed}: {p}" for p in found]
-    _check(answered, total, "random_case", problems)
+            tally.add(core_vs_ovs(oracle, *trace_flow(bridge, packet), packet), f"seed {seed}")
+    tally.check()
 
 
 @pytest.mark.real_ovs
 def test_core_agrees_with_ovs_on_its_vocabulary(oracle):
-    answered = total = 0
-    problems: list[str] = []
+    tally = Tally("core_case")
     for seed in SEEDS:
         flows, frames = core_case(seed)
         flows = [openflow10(f) for f in flows]
@@ -175,21 +185,16 @@ def test_core_agrees_with_ovs_on_its_vocabulary(oracle):
                                            for t in range(4)}})
         for frame, port, _meta in frames:
             raw = extract(frame, port).raw
-            total += 1
-            entry, flow = bridge.flow_from_key(raw)
-            found = core_vs_ovs(oracle, entry, flow, odp_packet(raw))
-            if found is not None:
-                answered += 1
-                problems += [f"seed {seed} ({'; '.join(flows)}): {p}" for p in found]
-    _check(answered, total, "core_case", problems)
+            tally.add(core_vs_ovs(oracle, *bridge.flow_from_key(raw), odp_packet(raw)),
+                      f"seed {seed} ({'; '.join(flows)})")
+    tally.check()
 
 
 @pytest.mark.real_ovs
 def test_core_agrees_with_ovs_on_prefix_tries(oracle):
     import random
 
-    answered = total = 0
-    problems: list[str] = []
+    tally = Tally("prefixes")
     for seed in SEEDS:
         rng = random.Random(seed)
         prefixes = ovsdb_prefixes(PREFIX_CHOICES[seed % len(PREFIX_CHOICES)])
@@ -203,10 +208,6 @@ def test_core_agrees_with_ovs_on_prefix_tries(oracle):
         bridge.add_flows(flows)
         for _ in range(10):
             raw = extract(_prefix_frame(rng), rng.choice(PORTS)).raw
-            total += 1
-            entry, flow = bridge.flow_from_key(raw)
-            found = core_vs_ovs(oracle, entry, flow, odp_packet(raw))
-            if found is not None:
-                answered += 1
-                problems += [f"seed {seed} ({'; '.join(flows)}): {p}" for p in found]
-    _check(answered, total, "prefixes", problems)
+            tally.add(core_vs_ovs(oracle, *bridge.flow_from_key(raw), odp_packet(raw)),
+                      f"seed {seed} ({'; '.join(flows)})")
+    tally.check()

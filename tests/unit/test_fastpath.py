@@ -67,6 +67,18 @@ def nonzero(wc) -> dict[str, int]:
     return {m: v for m, v in wc.masks.items() if v}
 
 
+def reference_with_actions(bridge: Bridge, flow: OfFlow, actions: bytes):
+    """The reference translation of a flow the core translated to ``actions``:
+    neither slow nor failed, and with the same actions."""
+    ref = reference(bridge, flow)
+    assert not ref.slow and ref.error is None, \
+        f"core answered for {flow!r}, reference slow={ref.slow} error={ref.error!r}"
+    assert actions == ref.datapath_actions, (
+        f"{flow!r}: core {odp.format_actions(actions)!r} "
+        f"!= reference {odp.format_actions(ref.datapath_actions)!r}")
+    return ref
+
+
 def compare_flow(bridge: Bridge, flow: OfFlow) -> bool:
     """Whether the core translated ``flow``; if it did, it must equal the reference."""
     before = flow.to_dict()
@@ -74,13 +86,8 @@ def compare_flow(bridge: Bridge, flow: OfFlow) -> bool:
     assert flow.to_dict() == before, "the core changed its input flow"
     if got is None:
         return False
-    ref = reference(bridge, flow)
-    assert not ref.slow and ref.error is None, \
-        f"core answered for {flow!r}, reference slow={ref.slow} error={ref.error!r}"
     actions, masks = got
-    assert actions == ref.datapath_actions, (
-        f"{flow!r}: core {odp.format_actions(actions)!r} "
-        f"!= reference {odp.format_actions(ref.datapath_actions)!r}")
+    ref = reference_with_actions(bridge, flow, actions)
     assert masks == nonzero(ref.wc), f"{flow!r}: core masks {masks} != reference {nonzero(ref.wc)}"
     return True
 
@@ -93,13 +100,8 @@ def compare_key(bridge: Bridge, raw: bytes, ofport: int) -> bool:
         return False
     entry, flow = bridge.flow_from_key(raw)
     assert entry is bridge and flow.in_port == ofport
-    ref = reference(bridge, flow)
-    assert not ref.slow and ref.error is None, \
-        f"core answered for {flow!r}, reference slow={ref.slow} error={ref.error!r}"
     actions, mask = got
-    assert actions == ref.datapath_actions, (
-        f"{flow!r}: core {odp.format_actions(actions)!r} "
-        f"!= reference {odp.format_actions(ref.datapath_actions)!r}")
+    ref = reference_with_actions(bridge, flow, actions)
     assert len(mask) == 528
     assert mask == wc_to_key_mask(ref.wc), f"{flow!r}: key masks differ"
     return True
